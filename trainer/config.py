@@ -1,0 +1,285 @@
+"""Run configuration: defaults -> YAML files in order -> --set overrides -> validate -> frozen.
+
+Every key is declared once, with its type and allowed values: the keys shared by all models
+live in COMMON_FIELDS, and each model module declares its own in `CONFIG_FIELDS`. An unknown
+key, a wrong type or a value out of range is a ConfigError whose one-line message names the
+key, the file (or `--set`) it came from, and what is allowed.
+
+TPUEstimator reserves `params['batch_size']` (the per-core batch on TPU), so configs say
+`train_batch_size` / `eval_batch_size` / `predict_batch_size`: global batch sizes.
+"""
+import dataclasses
+import os
+from collections.abc import Mapping
+from typing import Any, Dict, Iterable, Optional, Sequence, Tuple
+
+import yaml
+
+CONFIG_FILENAME = "config.yaml"  # the operative config, written into model_dir on train
+
+
+class ConfigError(ValueError):
+    """A configuration problem; str(error) is a single line meant for the user."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    """One config key: default, type, and the constraints validation enforces."""
+    default: Any
+    type: type
+    choices: Optional[Tuple[Any, ...]] = None
+    min_value: Optional[float] = None  # inclusive
+    optional: bool = False             # None allowed
+    arch: bool = False                 # changes the checkpoint: must match a model_dir's run
+    help: str = ""
+
+
+def _positive_int(default, **kw):
+    return Field(default, int, min_value=1, **kw)
+
+
+COMMON_FIELDS: Dict[str, Field] = {
+    "model": Field(None, str, optional=True, arch=True, help="registered model name"),
+    "resolution": Field(64, int, min_value=1, arch=True, help="image height = width"),
+    "train_data": Field(None, str, optional=True, help="folder (or gs:// prefix) made by convert_to_tfrecords.py"),
+    "eval_data": Field(None, str, optional=True, help="defaults to train_data"),
+    "train_batch_size": _positive_int(64, help="global batch for training"),
+    "eval_batch_size": _positive_int(64),
+    "predict_batch_size": _positive_int(16),
+    "train_steps": _positive_int(10000),
+    "eval_steps": _positive_int(10),
+    "eval_every_steps": _positive_int(1000, help="train_and_evaluate: steps between evaluations"),
+    "learning_rate": Field(2e-4, float, min_value=0.0),
+    "beta1": Field(0.5, float, min_value=0.0),
+    "beta2": Field(0.999, float, min_value=0.0),
+    "lr_decay_start_step": Field(None, int, min_value=0, optional=True,
+                                 help="constant LR until this step, then linear decay to 0 at train_steps"),
+    "save_checkpoints_steps": _positive_int(500),
+    "keep_checkpoint_max": _positive_int(5),
+    "summary_every_steps": _positive_int(100, help="scalar summaries"),
+    "image_summary_every_steps": _positive_int(500),
+    "sample_grid_size": _positive_int(8, help="the N of the N x N sample grids"),
+    "num_samples": _positive_int(64, help="predict: how many samples or outputs to write"),
+    "shuffle_buffer": _positive_int(2048),
+    "seed": Field(0, int, min_value=0),
+    "nan_policy": Field("stop", str, choices=("stop", "skip"),
+                        help="non-finite loss: stop with an error, or skip the step and count it"),
+    # Cloud TPU. Nothing else in the code path changes when use_tpu flips.
+    "use_tpu": Field(False, bool),
+    "tpu": Field(None, str, optional=True, help="TPU name, or 'local' on a TPU VM"),
+    "zone": Field(None, str, optional=True),
+    "project": Field(None, str, optional=True),
+    "iterations_per_loop": _positive_int(100),
+    "num_shards": Field(None, int, min_value=1, optional=True, help="TPU cores; None = all"),
+    "precision": Field("float32", str, choices=("float32", "bfloat16"),
+                       help="compute dtype of the networks; losses and summaries stay float32"),
+}
+
+
+class Config(Mapping):
+    """A validated, immutable config: `cfg.key` or `cfg['key']`."""
+
+    def __init__(self, values: Mapping):
+        object.__setattr__(self, "_values", dict(values))
+
+    def __getattr__(self, key):
+        try:
+            return self._values[key]
+        except KeyError:
+            raise AttributeError(f"config has no key {key!r}") from None
+
+    def __setattr__(self, key, value):
+        raise AttributeError("Config is frozen; use replace()")
+
+    def __getitem__(self, key):
+        return self._values[key]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self):
+        return len(self._values)
+
+    def __repr__(self):
+        return f"Config({self._values!r})"
+
+    def __deepcopy__(self, memo):
+        return self  # immutable
+
+    def replace(self, **changes) -> "Config":
+        unknown = sorted(set(changes) - set(self._values))
+        if unknown:
+            raise ConfigError(f"replace(): unknown key(s) {unknown}")
+        return Config({**self._values, **changes})
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dict(self._values)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=True)
+
+
+def fields_for(model_name: Optional[str]) -> Dict[str, Field]:
+    """COMMON_FIELDS plus the model's own; raises ConfigError for an unknown model."""
+    from trainer import models  # late import: models import this module
+    if model_name is None:
+        return dict(COMMON_FIELDS)
+    try:
+        model = models.get(model_name)
+    except KeyError:
+        raise ConfigError(f"key 'model': unknown model {model_name!r}; allowed: {', '.join(models.names())}") from None
+    return {**COMMON_FIELDS, **model.config_fields}
+
+
+def read_yaml(path: str) -> Dict[str, Any]:
+    """Reads one YAML mapping with safe loading only (tf.io.gfile, so gs:// works too)."""
+    import tensorflow as tf  # late: keeps `import trainer.config` light for the converter
+    if not tf.io.gfile.exists(path):
+        raise ConfigError(f"{path}: config file not found")
+    with tf.io.gfile.GFile(path, "r") as f:
+        text = f.read()
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} not valid YAML ({getattr(e, 'problem', e)})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of key: value, got {type(data).__name__}")
+    return data
+
+
+def parse_set(item: str) -> Tuple[str, Any]:
+    """'key=value' -> (key, value), the value read as a YAML scalar ('1e-4', 'true', '64')."""
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected key=value")
+    key, _, raw = item.partition("=")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def _coerce(key: str, value: Any, field: Field, source: str) -> Any:
+    where = f"{source}: key {key!r}"
+    if value is None:
+        if field.optional:
+            return None
+        raise ConfigError(f"{where}: must not be empty (expected {field.type.__name__})")
+    if field.type is float and isinstance(value, str):
+        try:
+            value = float(value)  # YAML 1.1 reads '1e-4' as a string
+        except ValueError:
+            pass
+    if field.type is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if field.type is int and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, field.type) or (field.type is not bool and isinstance(value, bool)):
+        raise ConfigError(f"{where}: expected {field.type.__name__}, got {type(value).__name__} {value!r}")
+    if field.choices is not None and value not in field.choices:
+        raise ConfigError(f"{where}: {value!r} not allowed; allowed: {', '.join(map(str, field.choices))}")
+    if field.min_value is not None and value < field.min_value:
+        raise ConfigError(f"{where}: {value!r} is below the minimum {field.min_value:g}")
+    return value
+
+
+def build(config_paths: Sequence[str] = (), overrides: Iterable[str] = (),
+          base: Optional[Mapping] = None, base_source: str = "defaults") -> Config:
+    """defaults (or `base`) -> YAML files in order -> `--set key=value` items -> validated Config."""
+    layers = []  # (source, mapping)
+    if base is not None:
+        layers.append((base_source, dict(base)))
+    for path in config_paths:
+        layers.append((path, read_yaml(path)))
+    set_layer = dict(parse_set(item) for item in overrides)
+    if set_layer:
+        layers.append(("--set", set_layer))
+
+    model_name, model_source = None, None
+    for source, values in layers:
+        if "model" in values:
+            if model_name is not None and values["model"] != model_name:
+                raise ConfigError(f"{source}: key 'model': {values['model']!r} conflicts with "
+                                  f"{model_name!r} from {model_source} (an overlay for another model?)")
+            model_name, model_source = values["model"], source
+    if model_name is None:
+        raise ConfigError("key 'model' is not set by any config file; e.g. --config configs/dcgan_64.yaml")
+    if not isinstance(model_name, str):
+        raise ConfigError(f"{model_source}: key 'model': expected str, got {model_name!r}")
+    fields = fields_for(model_name)
+
+    values = {key: field.default for key, field in fields.items()}
+    for source, layer in layers:
+        for key, value in layer.items():
+            if key not in fields:
+                hint = _closest(key, fields)
+                raise ConfigError(f"{source}: unknown key {key!r} for model {model_name}"
+                                  + (f" (did you mean {hint!r}?)" if hint else "")
+                                  + f"; allowed: {', '.join(sorted(fields))}")
+            values[key] = _coerce(key, value, fields[key], source)
+
+    from trainer import models
+    model = models.get(model_name)
+    if values["resolution"] not in model.resolutions:
+        raise ConfigError(f"{_source_of('resolution', layers)}: key 'resolution': {values['resolution']} "
+                          f"not supported by {model_name}; allowed: {', '.join(map(str, model.resolutions))}")
+    if model.validate is not None:
+        try:
+            model.validate(values)
+        except ConfigError as e:
+            raise ConfigError(f"{_source_of(getattr(e, 'key', ''), layers)}: {e}") from None
+    return Config(values)
+
+
+def _source_of(key: str, layers) -> str:
+    source = "defaults"
+    for name, layer in layers:
+        if key in layer:
+            source = name
+    return source
+
+
+def _closest(key: str, fields: Mapping) -> Optional[str]:
+    import difflib
+    match = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.75)
+    return match[0] if match else None
+
+
+def arch_keys(cfg: Mapping) -> Dict[str, Any]:
+    """The keys whose values define the checkpoint's variables (model, resolution, widths...)."""
+    fields = fields_for(cfg["model"])
+    return {k: cfg[k] for k, f in fields.items() if f.arch and k in cfg}
+
+
+def save(cfg: Config, model_dir: str) -> str:
+    import tensorflow as tf
+    tf.io.gfile.makedirs(model_dir)
+    path = os.path.join(model_dir, CONFIG_FILENAME)
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write("# Operative config of this run, written by trainer.task; read back by predict/export.\n")
+        f.write(cfg.to_yaml())
+    return path
+
+
+def load_from_model_dir(model_dir: str) -> Optional[Dict[str, Any]]:
+    import tensorflow as tf
+    path = os.path.join(model_dir, CONFIG_FILENAME)
+    if not tf.io.gfile.exists(path):
+        return None
+    return read_yaml(path)
+
+
+def check_model_dir_matches(cfg: Config, stored: Mapping, model_dir: str) -> None:
+    """Refuses to mix runs: the stored operative config must agree on every architecture key."""
+    if stored.get("model") != cfg["model"]:
+        raise ConfigError(f"{model_dir}: holds a run of model {stored.get('model')!r}, not {cfg['model']!r}; "
+                          "use another --model_dir")
+    mine = arch_keys(cfg)
+    diffs = [f"{k}={stored.get(k)!r} there vs {v!r} here" for k, v in mine.items() if stored.get(k) != v]
+    if diffs:
+        raise ConfigError(f"{model_dir}: holds a {stored.get('model')} run with different architecture "
+                          f"({'; '.join(diffs)}); use another --model_dir")

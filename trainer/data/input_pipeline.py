@@ -1,0 +1,234 @@
+"""tf.data input pipeline: shards -> checked, decoded images -> a model's (features, labels).
+
+TPU conventions: `params['batch_size']` is the per-shard batch, batches drop their remainder so
+shapes are static, and on multi-host slices each host reads its own subset of shard files
+(`params['context']`). Every decoded image is checked against the manifest (3 channels, HWC,
+expected height and width); a mismatch fails with a message naming the shard and record
+instead of training on noise (a seed trained on CHW bytes read as HWC for 30 runs).
+"""
+import io
+import os
+from typing import Any, Dict, Mapping, Optional
+
+import tensorflow as tf
+from PIL import Image
+
+from trainer.data import schema
+from trainer.data.schema import DataError
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def _layout_hint(shape):
+    """A string tensor explaining a bad decoded shape (e.g. channels-first data)."""
+    return tf.case([
+        (tf.equal(tf.size(shape), 3) & tf.reduce_any(tf.equal(shape[0], [1, 3, 4])) & (shape[2] > 4),
+         lambda: tf.constant("looks like CHW (channels first); expected HWC")),
+        (tf.equal(tf.size(shape), 3) & tf.not_equal(shape[-1], schema.CHANNELS),
+         lambda: tf.constant("wrong number of channels; expected 3 (RGB)")),
+    ], default=lambda: tf.constant("wrong height/width for this dataset"))
+
+
+def decode_checked(encoded, height: int, width: int, shard, record_name):
+    """Encoded PNG/JPEG -> float32 [height, width, 3] in [-1, 1], or an InvalidArgumentError
+    'BadRecord: ...' naming the shard and the record."""
+    image = tf.io.decode_image(encoded, channels=0, expand_animations=False)
+    shape = tf.shape(image)
+    expected = tf.constant([height, width, schema.CHANNELS], tf.int32)
+    ok = tf.reduce_all(tf.equal(shape, expected))
+    check = tf.debugging.Assert(ok, [
+        "BadRecord: shard", shard, "record", record_name, "decoded shape", shape,
+        "expected", expected, _layout_hint(shape)], summarize=4)
+    with tf.control_dependencies([check]):
+        image = tf.ensure_shape(image, [height, width, schema.CHANNELS])
+    return tf.cast(image, tf.float32) / 127.5 - 1.0
+
+
+def _records(paths, training: bool, seed: int, context=None):
+    """(shard path, serialized record) pairs from a list of shard files."""
+    files = tf.data.Dataset.from_tensor_slices(list(paths))
+    if context is not None and context.num_hosts > 1:
+        host_id = context.current_input_fn_deployment()[1]  # as tensorflow/tpu's resnet input
+        files = files.shard(context.num_hosts, host_id)
+        seed = seed + 1000 * host_id  # per-host seeds: hosts do not shuffle in lockstep
+    if training:
+        files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True).repeat()
+    return files.interleave(
+        lambda path: tf.data.TFRecordDataset(path, buffer_size=8 << 20).map(lambda r: (path, r)),
+        cycle_length=min(8, len(paths)), num_parallel_calls=AUTOTUNE, deterministic=not training)
+
+
+def _parse(paired: bool, height: int, width: int):
+    spec = schema.feature_spec(paired)
+
+    def parse(shard, serialized):
+        f = tf.io.parse_single_example(serialized, spec)
+        name = f[schema.FILENAME]
+        if paired:
+            return {"a": decode_checked(f[schema.ENCODED], height, width, shard, name),
+                    "b": decode_checked(f[schema.ENCODED_B], height, width, shard, f[schema.FILENAME_B]),
+                    "filename": name, "filename_b": f[schema.FILENAME_B]}
+        return {"image": decode_checked(f[schema.ENCODED], height, width, shard, name),
+                "label": f[schema.LABEL], "filename": name}
+    return parse
+
+
+def load_examples(data_dir: str, domain: Optional[str] = None, training: bool = False,
+                  seed: int = 0, context=None, paired: Optional[bool] = None,
+                  check: bool = True) -> tf.data.Dataset:
+    """Unbatched, checked examples of one dataset folder (local or gs://).
+
+    images mode -> {'image': [H, W, 3], 'label': int64, 'filename': string}
+    paired mode -> {'a': [H, W, 3], 'b': [H, W, 3], 'filename', 'filename_b'}
+    unpaired    -> pass domain 'a' or 'b'; images-mode examples of that domain
+    `paired=False` reads a paired dataset's A images as images-mode examples.
+    Raises DataError (one line) when the folder, manifest or shards are missing or unreadable
+    (`check=False` skips the per-shard preflight when the caller already ran it).
+    """
+    manifest = schema.read_manifest(data_dir)
+    if manifest["mode"] == "unpaired" and domain is None:
+        raise DataError(f"{schema.manifest_path(data_dir)}: unpaired dataset; pick domain 'a' or 'b'")
+    paths = schema.shard_paths(data_dir, manifest, domain)
+    if check:
+        preflight(paths, manifest, data_dir)
+    if paired is None:
+        paired = manifest["mode"] == "paired"
+    ds = _records(paths, training, seed, context)
+    if training:
+        ds = ds.shuffle(2048, seed=seed)
+    return ds.map(_parse(paired, manifest["height"], manifest["width"]), num_parallel_calls=AUTOTUNE,
+                  deterministic=not training)
+
+
+def preflight(paths, manifest: Mapping, data_dir: str) -> None:
+    """Checks before the first step: every shard exists and is non-truncated (local files),
+    and the first record of each shard parses and decodes to the manifest's HWC shape."""
+    if not paths:
+        raise DataError(f"{schema.manifest_path(data_dir)}: the manifest lists no shards")
+    paired = manifest["mode"] == "paired"
+    for path in paths:
+        if not tf.io.gfile.exists(path):
+            raise DataError(f"{path}: shard listed in the manifest is missing")
+        if not path.startswith("gs://"):
+            check_framing(path)
+        first = next(tf.compat.v1.io.tf_record_iterator(path), None)
+        if first is None:
+            continue
+        check_record(first, path, manifest, paired)
+
+
+def check_framing(path: str) -> int:
+    """Walks the TFRecord length headers of a local shard; DataError if it ends mid-record."""
+    size = os.path.getsize(path)
+    count, offset = 0, 0
+    with open(path, "rb") as f:
+        while offset < size:
+            header = f.read(8)
+            if len(header) < 8:
+                break
+            length = int.from_bytes(header, "little")
+            offset += 8 + 4 + length + 4
+            f.seek(offset)
+            count += 1
+    if offset != size:
+        raise DataError(f"{path}: truncated shard (ends inside record {count}); re-run the converter "
+                        "with --resume or rewrite this shard")
+    return count
+
+
+def check_record(serialized: bytes, path: str, manifest: Mapping, paired: bool) -> None:
+    fields = schema.describe_example(serialized)
+    required = [schema.ENCODED] + ([schema.ENCODED_B] if paired else [])
+    missing = [k for k in required if k not in fields]
+    if missing:
+        raise DataError(f"{path}: first record lacks feature(s) {', '.join(missing)}; expected the "
+                        f"TF-Slim image keys ({schema.ENCODED}, ...)")
+    expected = (manifest["height"], manifest["width"], schema.CHANNELS)
+    for key in required:
+        shape = _decoded_shape(fields[key], path, key)
+        if shape != expected:
+            name = fields.get(schema.FILENAME, b"")
+            name = name.decode("utf-8", "replace") if isinstance(name, bytes) else name
+            raise DataError(f"{path}: record {name or 0} {key} decodes to {'x'.join(map(str, shape))}, "
+                            f"expected {'x'.join(map(str, expected))} (HWC, RGB): {_hint(shape)}")
+
+
+def _decoded_shape(encoded: bytes, path: str, key: str):
+    """(height, width, channels) of an encoded image, read with PIL (works in graph mode too)."""
+    try:
+        with Image.open(io.BytesIO(encoded)) as image:
+            return image.height, image.width, len(image.getbands())
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: first record's {key} is not a decodable PNG/JPEG ({e})") from None
+
+
+def _hint(shape) -> str:
+    if len(shape) == 3 and shape[0] in (1, 3, 4) and shape[2] > 4:
+        return "looks like CHW (channels first)"
+    if len(shape) == 3 and shape[2] != schema.CHANNELS:
+        return f"{shape[2]} channel(s), expected 3"
+    return "size differs from the manifest"
+
+
+def _resized(example: Dict[str, Any], resolution: int, keys) -> Dict[str, Any]:
+    out = dict(example)
+    for key in keys:
+        out[key] = tf.image.resize(example[key], [resolution, resolution], method="area", antialias=True)
+    return out
+
+
+def make_input_fn(cfg: Mapping, split: str):
+    """input_fn(params) for TPUEstimator; split 'train' (shuffled, repeated) or 'eval'."""
+    from trainer import models
+    model = models.get(cfg["model"])
+    data_dir = cfg["train_data"] if split == "train" else (cfg["eval_data"] or cfg["train_data"])
+    if not data_dir:
+        raise DataError("key 'train_data' is not set: point it at a folder made by convert_to_tfrecords.py")
+    training = split == "train"
+    manifest = schema.read_manifest(data_dir)
+    image_keys = _check_mode(model.data_mode, manifest, data_dir)
+
+    def input_fn(params):
+        batch = params["batch_size"]
+        context = params.get("context")
+        seed = cfg["seed"]
+        if model.data_mode == "unpaired":
+            ds = _unpaired(data_dir, manifest, training, seed, context)
+        else:
+            ds = load_examples(data_dir, training=training, seed=seed, context=context,
+                               paired=model.data_mode == "paired")
+            if not training:
+                ds = ds.repeat()  # evaluation runs eval_steps batches; never a short last batch
+        if manifest["height"] != cfg["resolution"]:
+            ds = ds.map(lambda ex: _resized(ex, cfg["resolution"], image_keys), num_parallel_calls=AUTOTUNE)
+        ds = ds.map(lambda ex: model.make_inputs(ex, cfg, training), num_parallel_calls=AUTOTUNE)
+        return ds.batch(batch, drop_remainder=True).prefetch(AUTOTUNE)  # static shapes for TPU
+
+    return input_fn
+
+
+def _check_mode(data_mode: str, manifest: Mapping, data_dir: str):
+    found = manifest["mode"]
+    allowed = {"images": ("images", "paired"), "paired": ("paired",), "unpaired": ("unpaired", "paired")}[data_mode]
+    if found not in allowed:
+        raise DataError(f"{schema.manifest_path(data_dir)}: a {found} dataset; this model needs "
+                        f"{' or '.join(allowed)} records (convert_to_tfrecords.py --mode {allowed[0]})")
+    return ("image",) if data_mode == "images" else ("a", "b")
+
+
+def _unpaired(data_dir: str, manifest: Mapping, training: bool, seed: int, context):
+    """Two independently shuffled streams zipped per step: {'a', 'b', 'has_pair'}.
+    From a paired dataset the eval stream stays aligned, so true counterparts are known."""
+    if manifest["mode"] == "paired":
+        if not training:
+            ds = load_examples(data_dir, paired=True, seed=seed, context=context).repeat()
+            return ds.map(lambda ex: {"a": ex["a"], "b": ex["b"], "has_pair": tf.constant(True)})
+        a = load_examples(data_dir, training=True, seed=seed, context=context, paired=True)
+        b = load_examples(data_dir, training=True, seed=seed + 1, context=context, paired=True)
+        a, b = a.map(lambda ex: ex["a"]), b.map(lambda ex: ex["b"])
+    else:
+        a = load_examples(data_dir, "a", training=training, seed=seed, context=context).map(lambda ex: ex["image"])
+        b = load_examples(data_dir, "b", training=training, seed=seed + 1, context=context).map(lambda ex: ex["image"])
+        if not training:
+            a, b = a.repeat(), b.repeat()
+    return tf.data.Dataset.zip((a, b)).map(lambda x, y: {"a": x, "b": y, "has_pair": tf.constant(False)})

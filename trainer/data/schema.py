@@ -1,0 +1,153 @@
+"""The TFRecord schema and the dataset manifest, shared by the converter and the input pipeline.
+
+Records use the TF-Slim / ImageNet feature keys, so records written by other standard tools load
+too. Images are stored encoded (PNG from our converter; JPEG or PNG from other tools), always
+HWC with 3 channels; the decoder re-checks that on read.
+
+  images mode    image/encoded, image/format, image/height, image/width, image/channels,
+                 image/class/label, image/filename
+  paired mode    the same keys for the A image, plus image_b/encoded and image_b/filename
+                 (a paired record therefore also reads as an images-mode record of A)
+  unpaired mode  two sets of images-mode shards, one per domain, listed in the manifest
+
+The manifest `dataset.json` sits beside the shards; `shards` are names relative to it.
+"""
+import json
+import os
+from typing import Any, Dict, List, Optional
+
+import tensorflow as tf
+
+SCHEMA_VERSION = 1
+MANIFEST_NAME = "dataset.json"
+REJECTS_NAME = "rejects.csv"
+MODES = ("images", "paired", "unpaired")
+CHANNELS = 3
+
+ENCODED = "image/encoded"
+FORMAT = "image/format"
+HEIGHT = "image/height"
+WIDTH = "image/width"
+NUM_CHANNELS = "image/channels"
+LABEL = "image/class/label"
+FILENAME = "image/filename"
+ENCODED_B = "image_b/encoded"
+FILENAME_B = "image_b/filename"
+
+
+class DataError(ValueError):
+    """A dataset problem; str(error) is one line naming the file and what was expected."""
+
+
+def _bytes(value: bytes) -> tf.train.Feature:
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+
+def _int(value: int) -> tf.train.Feature:
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
+
+
+def make_example(encoded: bytes, height: int, width: int, filename: str, label: int = -1,
+                 image_format: str = "png", encoded_b: Optional[bytes] = None,
+                 filename_b: str = "") -> tf.train.Example:
+    """One record; pass encoded_b for a paired record (both images share height and width)."""
+    feature = {
+        ENCODED: _bytes(encoded),
+        FORMAT: _bytes(image_format.encode()),
+        HEIGHT: _int(height),
+        WIDTH: _int(width),
+        NUM_CHANNELS: _int(CHANNELS),
+        LABEL: _int(label),
+        FILENAME: _bytes(filename.encode("utf-8")),
+    }
+    if encoded_b is not None:
+        feature[ENCODED_B] = _bytes(encoded_b)
+        feature[FILENAME_B] = _bytes(filename_b.encode("utf-8"))
+    return tf.train.Example(features=tf.train.Features(feature=feature))
+
+
+def feature_spec(paired: bool) -> Dict[str, Any]:
+    """Parsing spec. The encoded image(s) are required; the rest have defaults so that
+    records from other tools (which may omit label or filename) still parse."""
+    spec = {
+        ENCODED: tf.io.FixedLenFeature([], tf.string),
+        FORMAT: tf.io.FixedLenFeature([], tf.string, default_value="png"),
+        HEIGHT: tf.io.FixedLenFeature([], tf.int64, default_value=-1),
+        WIDTH: tf.io.FixedLenFeature([], tf.int64, default_value=-1),
+        NUM_CHANNELS: tf.io.FixedLenFeature([], tf.int64, default_value=-1),
+        LABEL: tf.io.FixedLenFeature([], tf.int64, default_value=-1),
+        FILENAME: tf.io.FixedLenFeature([], tf.string, default_value=""),
+    }
+    if paired:
+        spec[ENCODED_B] = tf.io.FixedLenFeature([], tf.string)
+        spec[FILENAME_B] = tf.io.FixedLenFeature([], tf.string, default_value="")
+    return spec
+
+
+def describe_example(serialized: bytes) -> Dict[str, Any]:
+    """Python view of one serialized record (for checks and error messages)."""
+    example = tf.train.Example.FromString(serialized)
+    out = {}
+    for key, feature in example.features.feature.items():
+        kind = feature.WhichOneof("kind")
+        values = list(getattr(feature, kind).value) if kind else []
+        out[key] = values[0] if len(values) == 1 else values
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# Manifest
+
+
+def manifest_path(data_dir: str) -> str:
+    return os.path.join(data_dir, MANIFEST_NAME)
+
+
+def write_manifest(data_dir: str, manifest: Dict[str, Any]) -> str:
+    manifest = {"schema_version": SCHEMA_VERSION, **manifest}
+    path = manifest_path(data_dir)
+    tmp = path + ".tmp"
+    with tf.io.gfile.GFile(tmp, "w") as f:
+        json.dump(manifest, f, indent=2, sort_keys=True)
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+    return path
+
+
+REQUIRED_MANIFEST_KEYS = ("schema_version", "mode", "num_examples", "height", "width", "channels", "shards")
+
+
+def read_manifest(data_dir: str) -> Dict[str, Any]:
+    """Reads and checks `dataset.json`; DataError names the file and what is wrong."""
+    path = manifest_path(data_dir)
+    if not tf.io.gfile.exists(path):
+        raise DataError(f"{path}: no manifest found; make the folder with convert_to_tfrecords.py "
+                        "(or point train_data at the folder that holds dataset.json)")
+    try:
+        with tf.io.gfile.GFile(path, "r") as f:
+            manifest = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not valid JSON ({e})") from None
+    missing = [k for k in REQUIRED_MANIFEST_KEYS if k not in manifest]
+    if missing:
+        raise DataError(f"{path}: missing key(s) {', '.join(missing)}")
+    if manifest["schema_version"] > SCHEMA_VERSION:
+        raise DataError(f"{path}: schema_version {manifest['schema_version']} is newer than this "
+                        f"trainer's {SCHEMA_VERSION}; upgrade the package")
+    if manifest["mode"] not in MODES:
+        raise DataError(f"{path}: mode {manifest['mode']!r}; expected one of {', '.join(MODES)}")
+    if manifest["channels"] != CHANNELS:
+        raise DataError(f"{path}: channels {manifest['channels']}; expected {CHANNELS} (RGB)")
+    return manifest
+
+
+def shard_paths(data_dir: str, manifest: Dict[str, Any], domain: Optional[str] = None) -> List[str]:
+    """Absolute shard paths, all of them or one unpaired domain's ('a' or 'b')."""
+    if domain is None:
+        names = manifest["shards"]
+    else:
+        domains = manifest.get("domains") or {}
+        if domain not in domains:
+            raise DataError(f"{manifest_path(data_dir)}: no domain {domain!r}; this is a "
+                            f"{manifest['mode']} dataset (domains: {', '.join(domains) or 'none'})")
+        names = domains[domain]["shards"]
+    return [os.path.join(data_dir, name) for name in names]

@@ -1,0 +1,164 @@
+"""The one TPUEstimator model_fn that every GAN in trainer/models plugs into.
+
+Per training step: the discriminator update, then (ordered by control dependencies, with a fresh
+forward pass that sees the updated D) the generator update, each with the batch-norm update ops
+of its own networks; the global step is incremented once. Variables come from the Keras models
+built here under the `generator/...` and `discriminator/...` variable scopes.
+"""
+from typing import Dict, List
+
+import tensorflow as tf
+
+from trainer import models, tpu
+from trainer.models import GanModel
+
+ModeKeys = tf.estimator.ModeKeys
+GENERATOR, DISCRIMINATOR = "generator", "discriminator"
+
+
+class Network:
+    """A Keras model called as `net(x, training=...)`; returns float32 (whatever the compute
+    dtype) and records the batch-norm update ops of training-mode calls into `update_sink`."""
+
+    def __init__(self, name: str, keras_model: tf.keras.Model):
+        self.name = name
+        self.model = keras_model
+        self.update_sink: List[tf.Operation] = []
+
+    @property
+    def role(self) -> str:
+        return self.name.split("/")[0]
+
+    @property
+    def trainable_variables(self):
+        return self.model.trainable_variables
+
+    def __call__(self, inputs, training: bool):
+        outputs = self.model(inputs, training=training)
+        if training:
+            self.update_sink.extend(self.model.get_updates_for(inputs))
+        return tf.nest.map_structure(lambda t: tf.cast(t, tf.float32), outputs)
+
+
+def build_networks(model: GanModel, cfg) -> Dict[str, Network]:
+    """Builds each network once (D is then called on real and fake without new variables)."""
+    nets = {}
+    with tpu.network_precision(cfg):
+        for name, constructor in model.networks(cfg).items():
+            if name.split("/")[0] not in (GENERATOR, DISCRIMINATOR):
+                raise ValueError(f"network name {name!r} must start with '{GENERATOR}' or '{DISCRIMINATOR}'")
+            with tf.compat.v1.name_scope(name + "/"):  # trailing slash: this exact scope
+                nets[name] = Network(name, constructor())
+    return nets
+
+
+def learning_rate(step, cfg):
+    """Constant, then linear decay to 0 from `lr_decay_start_step` to `train_steps`; a function
+    of the global step, so a resumed run continues the schedule."""
+    base = tf.constant(cfg["learning_rate"], tf.float32)
+    start = cfg["lr_decay_start_step"]
+    if start is None:
+        return base
+    span = max(cfg["train_steps"] - start, 1)
+    progress = tf.cast(tf.maximum(step - start, 0), tf.float32) / float(span)
+    return base * tf.maximum(1.0 - progress, 0.0)
+
+
+def _variables(nets: Dict[str, Network], role: str):
+    return [v for net in nets.values() if net.role == role for v in net.trainable_variables]
+
+
+def _updates(nets: Dict[str, Network], role: str):
+    return [op for net in nets.values() if net.role == role for op in net.update_sink]
+
+
+def _start_phase(nets: Dict[str, Network]):
+    for net in nets.values():
+        net.update_sink = []
+
+
+def _finite(x):
+    return tf.reduce_all(tf.math.is_finite(x))
+
+
+def _train_op(model: GanModel, nets, features, labels, cfg, step):
+    """D step, then G step; returns (train_op, scalars, images, loss_checks, g_loss)."""
+    lr = learning_rate(step, cfg)
+    skip_nonfinite = cfg["nan_policy"] == "skip"
+
+    def apply(role, out):
+        # A non-finite loss gets learning rate 0 and zeroed gradients: the weights keep their
+        # last good values, so with nan_policy 'stop' the error leaves nothing poisoned behind.
+        finite = _finite(out.loss)
+        opt = tpu.optimizer(tf.where(finite, lr, 0.0), cfg, name=f"{role}_adam")
+        variables = _variables(nets, role)
+        grads_and_vars = opt.compute_gradients(out.loss, var_list=variables)
+        grads_and_vars = [(tf.where(finite, g, tf.zeros_like(g)), v) for g, v in grads_and_vars if g is not None]
+        return finite, tf.group(opt.apply_gradients(grads_and_vars), *_updates(nets, role))
+
+    _start_phase(nets)
+    with tf.name_scope("d_step"):
+        d_out = model.discriminator_loss(nets, features, labels, cfg)
+        d_finite, d_train = apply(DISCRIMINATOR, d_out)
+    with tf.control_dependencies([d_train]):
+        _start_phase(nets)
+        with tf.name_scope("g_step"):
+            g_out = model.generator_loss(nets, features, labels, cfg)
+            g_finite, g_train = apply(GENERATOR, g_out)
+    updates = [g_train]
+    scalars = {**d_out.scalars, **g_out.scalars, "d_loss": d_out.loss, "g_loss": g_out.loss, "learning_rate": lr}
+    if skip_nonfinite:
+        skipped = tf.compat.v1.get_variable(
+            "nonfinite_steps", [], tf.int64, tf.compat.v1.zeros_initializer(), trainable=False,
+            use_resource=True)
+        bad = tf.cast(tf.logical_not(tf.logical_and(d_finite, g_finite)), tf.int64)
+        with tf.control_dependencies([g_train]):
+            updates = [skipped.assign_add(bad)]
+        scalars["nonfinite_steps"] = skipped.read_value()
+    with tf.control_dependencies(updates):
+        train_op = tf.group(step.assign_add(1))
+    checks = {} if skip_nonfinite else {"d_loss": d_out.loss, "g_loss": g_out.loss}
+    return train_op, scalars, {**d_out.images, **g_out.images}, checks, g_out.loss
+
+
+def _metric_fn(**per_example):
+    return {name: tf.compat.v1.metrics.mean(value) for name, value in per_example.items()}
+
+
+def _scaffold_fn(cfg):
+    def scaffold():
+        # Relative paths in the `checkpoint` file: the model_dir can be moved or copied.
+        saver = tf.compat.v1.train.Saver(
+            max_to_keep=cfg["keep_checkpoint_max"], sharded=True, save_relative_paths=True)
+        return tf.compat.v1.train.Scaffold(saver=saver)
+    return scaffold
+
+
+def model_fn(features, labels, mode, params, config):
+    cfg = params["config"]
+    model = models.get(cfg["model"])
+    nets = build_networks(model, cfg)
+    spec = tpu.tpu_estimator.TPUEstimatorSpec
+
+    if mode == ModeKeys.PREDICT:
+        if params.get("for_export"):
+            signatures = model.serving_outputs(nets, features, cfg)
+            export_outputs = {name: tf.estimator.export.PredictOutput(outputs) for name, outputs in signatures.items()}
+            first = next(iter(signatures))
+            export_outputs.setdefault(tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY, export_outputs[first])
+            return spec(mode, predictions=signatures[first], export_outputs=export_outputs)
+        return spec(mode, predictions=model.predict(nets, features, cfg), scaffold_fn=_scaffold_fn(cfg))
+
+    step = tf.compat.v1.train.get_or_create_global_step()
+    if mode == ModeKeys.EVAL:
+        d_out = model.discriminator_loss(nets, features, labels, cfg)
+        g_out = model.generator_loss(nets, features, labels, cfg)
+        batch = params["batch_size"]
+        per_example = {"d_loss": tf.fill([batch], d_out.loss), "g_loss": tf.fill([batch], g_out.loss)}
+        per_example.update(model.eval_metrics(nets, features, labels, cfg))
+        return spec(mode, loss=g_out.loss, eval_metrics=(_metric_fn, per_example), scaffold_fn=_scaffold_fn(cfg))
+
+    train_op, scalars, images, checks, g_loss = _train_op(model, nets, features, labels, cfg, step)
+    host_call = tpu.host_call(config.model_dir, cfg, step, scalars, images, checks)
+    return spec(mode, loss=g_loss, train_op=train_op, host_call=host_call, scaffold_fn=_scaffold_fn(cfg))
+

@@ -1,0 +1,84 @@
+"""Model registry: every model module registers one GanModel, chosen by `model:` in the config.
+
+A GanModel is the contract between a model module and the shared model_fn skeleton
+(trainer/gan_model_fn.py). Following TF-GAN's estimator convention, `features` are the
+generators' inputs (noise, or the source image) and `labels` the real images (None when the
+real images are already in features, as for unpaired models). All images are float32
+`[batch, H, W, 3]` in `[-1, 1]`.
+"""
+import dataclasses
+import importlib
+import importlib.util
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+
+from trainer.config import Field
+
+
+@dataclasses.dataclass(frozen=True)
+class LossOutput:
+    """What one phase (D step or G step) of a model returns to the skeleton."""
+    loss: Any                                   # scalar float32 tensor to minimise
+    scalars: Dict[str, Any] = dataclasses.field(default_factory=dict)  # name -> scalar, for TensorBoard
+    images: Dict[str, Any] = dataclasses.field(default_factory=dict)   # name -> [n, H, W, 3] in [-1, 1]
+
+
+@dataclasses.dataclass(frozen=True)
+class GanModel:
+    """The functions a model provides. `nets` maps network names to callables
+    `net(x, training) -> float32 tensor` built by the skeleton from `networks(cfg)`."""
+    name: str
+    resolutions: Tuple[int, ...]
+    data_mode: str                              # 'images' | 'paired' | 'unpaired'
+    config_fields: Dict[str, Field]
+    # name -> zero-arg constructor of a Keras model. Names start with 'generator' or
+    # 'discriminator' and become the variable scope ('generator', 'generator/a2b', ...).
+    networks: Callable[[Mapping], Dict[str, Callable[[], Any]]]
+    # (example dict from the input pipeline, cfg, training) -> (features, labels), per example.
+    make_inputs: Callable[[Dict[str, Any], Mapping, bool], Tuple[Any, Any]]
+    discriminator_loss: Callable[[Mapping, Any, Any, Mapping], LossOutput]
+    generator_loss: Callable[[Mapping, Any, Any, Mapping], LossOutput]
+    # Predict: (nets, features, cfg) -> dict of per-example tensors.
+    predict: Callable[[Mapping, Any, Mapping], Dict[str, Any]]
+    # Eval: (nets, features, labels, cfg) -> dict name -> per-example float32 [batch] tensor (averaged).
+    eval_metrics: Callable[[Mapping, Any, Any, Mapping], Dict[str, Any]]
+    # Export: cfg -> (receiver placeholders dict, features built from them), and
+    # (nets, features, cfg) -> {signature_name: {output_name: tensor}}.
+    serving_inputs: Callable[[Mapping], Tuple[Dict[str, Any], Any]]
+    serving_outputs: Callable[[Mapping, Any, Mapping], Dict[str, Dict[str, Any]]]
+    # Predict input: (cfg, count) -> tf.data.Dataset of features when the model can predict
+    # without data (DCGAN: seeded noise); None means predict reads eval_data.
+    predict_dataset: Optional[Callable[[Mapping, int], Any]] = None
+    # Predict outputs (uint8 [H, W, 3] keys) shown side by side per example in sample grids and
+    # index.html, e.g. ('input', 'image', 'target'); a single column is tiled as an N x N grid.
+    grid_columns: Tuple[str, ...] = ("image",)
+    # Extra cross-key validation of the raw values dict; raise ConfigError (with .key set).
+    validate: Optional[Callable[[Dict[str, Any]], None]] = None
+
+
+_MODULES = {
+    "dcgan": "trainer.models.dcgan",
+    "pix2pix": "trainer.models.pix2pix",
+    "cyclegan": "trainer.models.cyclegan",
+}
+_CACHE: Dict[str, GanModel] = {}
+
+
+def names():
+    """Names of the models whose modules are present."""
+    return sorted(name for name in _MODULES if available(name))
+
+
+def get(name: str) -> GanModel:
+    """The registered model; KeyError for an unknown name."""
+    if name not in _MODULES:
+        raise KeyError(name)
+    if name not in _CACHE:
+        _CACHE[name] = importlib.import_module(_MODULES[name]).MODEL
+    return _CACHE[name]
+
+
+def available(name: str) -> bool:
+    """True when the model's module is present (models land one issue at a time)."""
+    if name not in _MODULES:
+        return False
+    return importlib.util.find_spec(_MODULES[name]) is not None

@@ -1,0 +1,108 @@
+"""The verbs behind the CLI: train, evaluate, train_and_evaluate, predict, export.
+
+Each takes a validated Config and a model_dir (local or gs://); the CLI (trainer/task.py) is the
+only place that reads flags.
+"""
+import json
+import os
+import time
+from typing import Dict, List, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from trainer import checkpoints, config, images, models, sampling, tpu
+from trainer.data.input_pipeline import make_input_fn
+from trainer.gan_model_fn import model_fn
+
+METRICS_NAME = "metrics.json"
+
+
+def estimator(cfg, model_dir: str, for_export: bool = False):
+    return tpu.make_estimator(cfg, model_dir, model_fn, for_export=for_export)
+
+
+def train(cfg, model_dir: str, max_steps: Optional[int] = None) -> int:
+    """Trains to `max_steps` (default train_steps), resuming from the last checkpoint."""
+    config.save(cfg, model_dir)
+    checkpoints.make_paths_relative(model_dir)
+    est = estimator(cfg, model_dir)
+    est.train(make_input_fn(cfg, "train"), max_steps=max_steps or cfg["train_steps"],
+              saving_listeners=[sampling.SampleGridListener(cfg, model_dir)])
+    return est.get_variable_value("global_step")
+
+
+def evaluate(cfg, model_dir: str) -> Dict[str, float]:
+    """Runs eval_steps batches of eval_data; appends the result to model_dir/metrics.json."""
+    results = estimator(cfg, model_dir).evaluate(make_input_fn(cfg, "eval"), steps=cfg["eval_steps"])
+    results = {k: (int(v) if k == "global_step" else float(v)) for k, v in results.items()}
+    record_metrics(model_dir, results)
+    return results
+
+
+def record_metrics(model_dir: str, results: Dict[str, float]) -> str:
+    """metrics.json: {'latest': {...}, 'history': [{...}, ...]} (one entry per evaluation)."""
+    path = os.path.join(model_dir, METRICS_NAME)
+    history: List[Dict] = []
+    if tf.io.gfile.exists(path):
+        with tf.io.gfile.GFile(path) as f:
+            history = json.load(f).get("history", [])
+    history = [h for h in history if h.get("global_step") != results.get("global_step")] + [results]
+    with tf.io.gfile.GFile(path, "w") as f:
+        json.dump({"latest": results, "history": history}, f, indent=2, sort_keys=True)
+    return path
+
+
+def train_and_evaluate(cfg, model_dir: str) -> Dict[str, float]:
+    step, results = checkpoints.latest_step(model_dir), {}
+    while step < cfg["train_steps"]:
+        step = train(cfg, model_dir, max_steps=min(step + cfg["eval_every_steps"], cfg["train_steps"]))
+        results = evaluate(cfg, model_dir)
+    return results
+
+
+def predict(cfg, model_dir: str, output_dir: Optional[str] = None, count: Optional[int] = None) -> Dict[str, str]:
+    """Writes grid.png, single PNGs and index.html of `num_samples` predictions."""
+    model = models.get(cfg["model"])
+    count = count or cfg["num_samples"]
+    step = checkpoints.latest_step(model_dir)
+    if step == 0:
+        raise config.ConfigError(f"{model_dir}: no checkpoint to predict from; train first")
+    output_dir = output_dir or os.path.join(model_dir, f"predict-{step:07d}")
+    batch = cfg["predict_batch_size"]
+    padded = -(-count // batch) * batch  # static batches (TPU): pad, then drop the extra
+
+    def input_fn(params):
+        if model.predict_dataset is not None:
+            ds = model.predict_dataset(cfg, padded)
+        else:
+            ds = sampling.fixed_features(cfg, padded)
+        return ds.batch(params["batch_size"], drop_remainder=True)
+
+    outputs = []
+    for prediction in estimator(cfg, model_dir).predict(input_fn, yield_single_examples=True):
+        outputs.append({k: np.asarray(v) for k, v in prediction.items()})
+        if len(outputs) == count:
+            break
+    written = images.write_predictions(outputs, output_dir, model.grid_columns,
+                                       title=f"{cfg['model']} {cfg['resolution']}px, step {step}")
+    return {**written, "output_dir": output_dir}
+
+
+def export(cfg, model_dir: str, export_dir: Optional[str] = None) -> str:
+    """A generator-only SavedModel for serving; returns its path."""
+    model = models.get(cfg["model"])
+    if checkpoints.latest_step(model_dir) == 0:
+        raise config.ConfigError(f"{model_dir}: no checkpoint to export; train first")
+
+    def serving_input_receiver_fn():
+        receivers, features = model.serving_inputs(cfg)
+        return tf.estimator.export.ServingInputReceiver(features, receivers)
+
+    path = estimator(cfg, model_dir, for_export=True).export_saved_model(
+        export_dir or os.path.join(model_dir, "export"), serving_input_receiver_fn)
+    return path.decode() if isinstance(path, bytes) else path
+
+
+def timestamp() -> str:
+    return time.strftime("%Y%m%d-%H%M%S")

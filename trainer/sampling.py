@@ -1,0 +1,81 @@
+"""Fixed-input samples outside the training session: the sample grid PNG written to model_dir
+at every checkpoint (so progress can be watched on disk or GCS, TPU or not).
+
+The grid is computed on the host CPU in a separate graph that restores the just-saved
+checkpoint, so it needs nothing from the TPU computation.
+"""
+import os
+from typing import Dict, List
+
+import numpy as np
+import tensorflow as tf
+
+from trainer import images, models
+from trainer.gan_model_fn import build_networks
+
+SAMPLES_DIR = "samples"
+
+
+def fixed_features(cfg, count: int) -> tf.data.Dataset:
+    """The same `count` generator inputs in every run: seeded noise, or the first eval examples."""
+    model = models.get(cfg["model"])
+    if model.predict_dataset is not None:
+        return model.predict_dataset(cfg, count)
+    from trainer.data.input_pipeline import make_input_fn
+    eval_cfg = cfg
+    ds = make_input_fn(eval_cfg, "eval")({"batch_size": 1}).unbatch()
+    return ds.map(lambda features, labels=None: _merge(features, labels)).take(count)
+
+
+def _merge(features, labels):
+    if labels is None:
+        return features
+    return {**features, "target": labels} if not isinstance(labels, dict) else {**features, **labels}
+
+
+class SampleGridListener(tf.estimator.CheckpointSaverListener):
+    """After each checkpoint save: samples/step_XXXXXXX.png and samples/latest.png."""
+
+    def __init__(self, cfg, model_dir: str):
+        self._cfg = cfg
+        self._model_dir = model_dir
+        self._count = cfg["sample_grid_size"] ** 2
+        self._graph = None
+
+    def _build(self):
+        self._graph = tf.Graph()
+        with self._graph.as_default():
+            model = models.get(self._cfg["model"])
+            cpu_cfg = self._cfg.replace(precision="float32", use_tpu=False)
+            self._session = tf.compat.v1.Session(graph=self._graph)
+            batch = tf.compat.v1.data.make_one_shot_iterator(
+                fixed_features(cpu_cfg, self._count).batch(self._count)).get_next()
+            fixed = self._session.run(batch)  # read once: every grid shows the same inputs
+            nets = build_networks(model, cpu_cfg)
+            self._outputs = model.predict(nets, {k: tf.constant(v) for k, v in fixed.items()}, cpu_cfg)
+            self._columns = model.grid_columns
+            variables = [v for net in nets.values() for v in net.model.variables]
+            self._saver = tf.compat.v1.train.Saver(var_list=variables)
+
+    def after_save(self, session, global_step_value):
+        path = tf.train.latest_checkpoint(self._model_dir)
+        if path is None:
+            return
+        if self._graph is None:
+            self._build()
+        self._saver.restore(self._session, path)
+        outputs = self._session.run(self._outputs)
+        grid = images.grid_of_predictions(_split(outputs), self._columns)
+        out = os.path.join(self._model_dir, SAMPLES_DIR)
+        images.write_png(os.path.join(out, f"step_{global_step_value:07d}.png"), grid)
+        images.write_png(os.path.join(out, "latest.png"), grid)
+
+    def end(self, session, global_step_value):
+        if self._graph is not None:
+            self._session.close()
+
+
+def _split(batch: Dict[str, np.ndarray]) -> List[Dict[str, np.ndarray]]:
+    """{key: [n, ...]} -> [{key: [...]}] * n."""
+    n = len(next(iter(batch.values())))
+    return [{k: v[i] for k, v in batch.items()} for i in range(n)]

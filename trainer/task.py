@@ -1,0 +1,104 @@
+"""Command line for training, evaluation, sampling and export (also the `gan-trainer` script).
+
+  python -m trainer.task --config configs/dcgan_64.yaml [--config configs/tpu.yaml] \
+      [--set key=value ...] --model_dir DIR --mode train
+
+This file only reads flags and reports errors; the work is in trainer/run.py.
+Bad input (config, data, model_dir) is one line on stderr and exit code 2; a non-finite loss
+is one line and exit code 3.
+"""
+import argparse
+import json
+import logging
+import os
+import re
+import sys
+
+MODES = ("train", "evaluate", "train_and_evaluate", "predict", "export")
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m trainer.task", description=__doc__.split("\n")[0])
+    parser.add_argument("--config", action="append", default=[], metavar="YAML",
+                        help="config file; repeat to overlay (later files win)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="override one key after the files; repeatable")
+    parser.add_argument("--model_dir", required=True, help="checkpoints, summaries, samples (local or gs://)")
+    parser.add_argument("--mode", choices=MODES, default="train")
+    parser.add_argument("--output_dir", help="predict: where to write (default model_dir/predict-STEP)")
+    parser.add_argument("--export_dir", help="export: base folder (default model_dir/export)")
+    parser.add_argument("--verbose", action="store_true", help="TensorFlow's INFO logs")
+    return parser.parse_args(argv)
+
+
+def resolve_config(args):
+    """Builds the config; for a model_dir that already holds a run, training must agree on the
+    architecture, and evaluate/predict/export take the architecture from the stored config."""
+    from trainer import config
+    stored = config.load_from_model_dir(args.model_dir)
+    if not args.config and stored is not None:
+        return config.build([], args.overrides, base=stored, base_source=os.path.join(args.model_dir, config.CONFIG_FILENAME))
+    cfg = config.build(args.config, args.overrides)
+    if stored is None:
+        return cfg
+    if args.mode in ("train", "train_and_evaluate"):
+        config.check_model_dir_matches(cfg, stored, args.model_dir)
+        return cfg
+    if stored.get("model") != cfg["model"]:
+        config.check_model_dir_matches(cfg, stored, args.model_dir)
+    trained = {k: stored[k] for k in config.arch_keys(cfg) if k in stored}
+    set_keys = {config.parse_set(item)[0] for item in args.overrides}
+    clash = [k for k in trained if k in set_keys and trained[k] != cfg[k]]
+    if clash:
+        raise config.ConfigError(f"--set {clash[0]}={cfg[clash[0]]!r}: {args.model_dir} was trained with "
+                                 f"{clash[0]}={trained[clash[0]]!r}")
+    return cfg.replace(**trained)
+
+
+def _one_line(error: Exception) -> str:
+    """TF assertion errors carry our 'BadRecord:'/'NonFiniteLoss:' data; keep just that line."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+    text = text.replace("assertion failed: ", "")
+    return re.sub(r"\] \[", " ", text).strip("[]")
+
+
+def main(argv=None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if not args.verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+    from trainer import config, run
+    from trainer.data.schema import DataError
+    tf.get_logger().setLevel(logging.INFO if args.verbose else logging.ERROR)
+    try:
+        cfg = resolve_config(args)
+        if args.mode == "train":
+            step = run.train(cfg, args.model_dir)
+            print(f"trained to step {step}; checkpoints and TensorBoard events in {args.model_dir}, "
+                  f"sample grids in {os.path.join(args.model_dir, 'samples')}")
+        elif args.mode == "evaluate":
+            print(json.dumps(run.evaluate(cfg, args.model_dir), indent=2, sort_keys=True))
+        elif args.mode == "train_and_evaluate":
+            print(json.dumps(run.train_and_evaluate(cfg, args.model_dir), indent=2, sort_keys=True))
+        elif args.mode == "predict":
+            written = run.predict(cfg, args.model_dir, args.output_dir)
+            print(f"wrote {written['count']} predictions: {written['grid']} and {written['index']}")
+        elif args.mode == "export":
+            print(f"exported SavedModel to {run.export(cfg, args.model_dir, args.export_dir)}")
+    except (config.ConfigError, DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except tf.errors.InvalidArgumentError as e:
+        message = _one_line(e)
+        if "BadRecord" in message:
+            print(f"error: {message}", file=sys.stderr)
+            return 2
+        if "NonFiniteLoss" in message:
+            print(f"error: {message}; the last good checkpoint is kept in {args.model_dir}", file=sys.stderr)
+            return 3
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
