@@ -98,12 +98,12 @@ def _train_op(model: GanModel, nets, features, labels, cfg, step):
 
     _start_phase(nets)
     with tf.name_scope("d_step"):
-        d_out = model.discriminator_loss(nets, features, labels, cfg)
+        d_out = model.discriminator_loss(nets, features, labels, cfg, True)
         d_finite, d_train = apply(DISCRIMINATOR, d_out)
     with tf.control_dependencies([d_train]):
         _start_phase(nets)
         with tf.name_scope("g_step"):
-            g_out = model.generator_loss(nets, features, labels, cfg)
+            g_out = model.generator_loss(nets, features, labels, cfg, True)
             g_finite, g_train = apply(GENERATOR, g_out)
     updates = [g_train]
     scalars = {**d_out.scalars, **g_out.scalars, "d_loss": d_out.loss, "g_loss": g_out.loss, "learning_rate": lr}
@@ -151,8 +151,8 @@ def model_fn(features, labels, mode, params, config):
 
     step = tf.compat.v1.train.get_or_create_global_step()
     if mode == ModeKeys.EVAL:
-        d_out = model.discriminator_loss(nets, features, labels, cfg)
-        g_out = model.generator_loss(nets, features, labels, cfg)
+        d_out = model.discriminator_loss(nets, features, labels, cfg, False)
+        g_out = model.generator_loss(nets, features, labels, cfg, False)
         batch = params["batch_size"]
         per_example = {"d_loss": tf.fill([batch], d_out.loss), "g_loss": tf.fill([batch], g_out.loss)}
         per_example.update(model.eval_metrics(nets, features, labels, cfg))

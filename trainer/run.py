@@ -61,8 +61,10 @@ def train_and_evaluate(cfg, model_dir: str) -> Dict[str, float]:
     return results
 
 
-def predict(cfg, model_dir: str, output_dir: Optional[str] = None, count: Optional[int] = None) -> Dict[str, str]:
-    """Writes grid.png, single PNGs and index.html of `num_samples` predictions."""
+def predict(cfg, model_dir: str, output_dir: Optional[str] = None, count: Optional[int] = None,
+            input_dir: Optional[str] = None) -> Dict[str, str]:
+    """Writes grid.png, single PNGs and index.html of `num_samples` predictions: from seeded
+    noise (DCGAN), the eval records, or, with `input_dir`, every image of a plain folder."""
     model = models.get(cfg["model"])
     count = count or cfg["num_samples"]
     step = checkpoints.latest_step(model_dir)
@@ -72,8 +74,16 @@ def predict(cfg, model_dir: str, output_dir: Optional[str] = None, count: Option
     batch = cfg["predict_batch_size"]
     padded = -(-count // batch) * batch  # static batches (TPU): pad, then drop the extra
 
+    if input_dir is not None:
+        files = folder_images(input_dir)
+        count = len(files)
+        padded = -(-count // batch) * batch
+
     def input_fn(params):
-        if model.predict_dataset is not None:
+        if input_dir is not None:
+            ds = images_from_files(files + files[:1] * (padded - count), cfg["resolution"])
+            ds = ds.map(lambda image: model.features_from_image(image, cfg))
+        elif model.predict_dataset is not None:
             ds = model.predict_dataset(cfg, padded)
         else:
             ds = sampling.fixed_features(cfg, padded)
@@ -87,6 +97,26 @@ def predict(cfg, model_dir: str, output_dir: Optional[str] = None, count: Option
     written = images.write_predictions(outputs, output_dir, model.grid_columns,
                                        title=f"{cfg['model']} {cfg['resolution']}px, step {step}")
     return {**written, "output_dir": output_dir}
+
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+
+
+def folder_images(input_dir: str) -> List[str]:
+    files = sorted(p for p in tf.io.gfile.glob(os.path.join(input_dir, "*"))
+                   if p.lower().endswith(IMAGE_EXTENSIONS))
+    if not files:
+        raise config.ConfigError(f"--input_dir {input_dir}: no images (.png/.jpg/...) found")
+    return files
+
+
+def images_from_files(files: List[str], resolution: int) -> tf.data.Dataset:
+    """Image files -> float32 [res, res, 3] in [-1, 1] (any size or channel count in)."""
+    def load(path):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        image = tf.image.resize(tf.cast(image, tf.float32), [resolution, resolution], antialias=True)
+        return tf.ensure_shape(image / 127.5 - 1.0, [resolution, resolution, 3])
+    return tf.data.Dataset.from_tensor_slices(files).map(load)
 
 
 def export(cfg, model_dir: str, export_dir: Optional[str] = None) -> str:

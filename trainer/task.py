@@ -26,6 +26,7 @@ def parse_args(argv):
     parser.add_argument("--model_dir", required=True, help="checkpoints, summaries, samples (local or gs://)")
     parser.add_argument("--mode", choices=MODES, default="train")
     parser.add_argument("--output_dir", help="predict: where to write (default model_dir/predict-STEP)")
+    parser.add_argument("--input_dir", help="predict: translate every image of this plain folder")
     parser.add_argument("--export_dir", help="export: base folder (default model_dir/export)")
     parser.add_argument("--verbose", action="store_true", help="TensorFlow's INFO logs")
     return parser.parse_args(argv)
@@ -81,7 +82,7 @@ def main(argv=None) -> int:
         elif args.mode == "train_and_evaluate":
             print(json.dumps(run.train_and_evaluate(cfg, args.model_dir), indent=2, sort_keys=True))
         elif args.mode == "predict":
-            written = run.predict(cfg, args.model_dir, args.output_dir)
+            written = run.predict(cfg, args.model_dir, args.output_dir, input_dir=args.input_dir)
             print(f"wrote {written['count']} predictions: {written['grid']} and {written['index']}")
         elif args.mode == "export":
             print(f"exported SavedModel to {run.export(cfg, args.model_dir, args.export_dir)}")

@@ -35,8 +35,10 @@ class GanModel:
     networks: Callable[[Mapping], Dict[str, Callable[[], Any]]]
     # (example dict from the input pipeline, cfg, training) -> (features, labels), per example.
     make_inputs: Callable[[Dict[str, Any], Mapping, bool], Tuple[Any, Any]]
-    discriminator_loss: Callable[[Mapping, Any, Any, Mapping], LossOutput]
-    generator_loss: Callable[[Mapping, Any, Any, Mapping], LossOutput]
+    # (nets, features, labels, cfg, training) -> LossOutput. training is False in EVAL mode
+    # (networks in inference mode; stateful extras such as an image pool left untouched).
+    discriminator_loss: Callable[[Mapping, Any, Any, Mapping, bool], LossOutput]
+    generator_loss: Callable[[Mapping, Any, Any, Mapping, bool], LossOutput]
     # Predict: (nets, features, cfg) -> dict of per-example tensors.
     predict: Callable[[Mapping, Any, Mapping], Dict[str, Any]]
     # Eval: (nets, features, labels, cfg) -> dict name -> per-example float32 [batch] tensor (averaged).
@@ -51,6 +53,9 @@ class GanModel:
     # Predict outputs (uint8 [H, W, 3] keys) shown side by side per example in sample grids and
     # index.html, e.g. ('input', 'image', 'target'); a single column is tiled as an N x N grid.
     grid_columns: Tuple[str, ...] = ("image",)
+    # Predict from a plain folder of images: (float32 [H, W, 3] image in [-1, 1], cfg) ->
+    # features for one example; None when the model takes no image input (DCGAN).
+    features_from_image: Optional[Callable[[Any, Mapping], Any]] = None
     # Extra cross-key validation of the raw values dict; raise ConfigError (with .key set).
     validate: Optional[Callable[[Dict[str, Any]], None]] = None
 

@@ -67,16 +67,16 @@ def make_inputs(example, cfg, training):
     return {"noise": tf.random.normal([cfg["noise_dim"]])}, image
 
 
-def discriminator_loss(nets, features, real, cfg):
-    fake = nets["generator"](features["noise"], training=True)
+def discriminator_loss(nets, features, real, cfg, training):
+    fake = nets["generator"](features["noise"], training=training)
     d_real, d_fake = losses.discriminator_losses(
-        nets["discriminator"](real, training=True), nets["discriminator"](fake, training=True))
+        nets["discriminator"](real, training=training), nets["discriminator"](fake, training=training))
     return LossOutput(d_real + d_fake, {"d_loss_real": d_real, "d_loss_fake": d_fake})
 
 
-def generator_loss(nets, features, real, cfg):
-    fake = nets["generator"](features["noise"], training=True)
-    g_loss = losses.generator_loss(nets["discriminator"](fake, training=True))
+def generator_loss(nets, features, real, cfg, training):
+    fake = nets["generator"](features["noise"], training=training)
+    g_loss = losses.generator_loss(nets["discriminator"](fake, training=training))
     return LossOutput(g_loss, images={"samples": fake, "real": real})
 
 
