@@ -83,12 +83,12 @@ def make_dataset(out_dir: str, size: int, count: int = 16, mode: str = "images",
 
 
 def write_raw_records(out_dir: str, encoded_images, size: int, manifest_size: Optional[int] = None,
-                      drop_feature: Optional[str] = None) -> str:
-    """A one-shard images dataset from given encoded bytes (for bad-data tests)."""
+                      drop_feature: Optional[str] = None, image_format: str = "png") -> str:
+    """A one-shard images dataset from given encoded (or raw, image_format='raw') bytes."""
     tf.io.gfile.makedirs(out_dir)
     examples = []
     for i, encoded in enumerate(encoded_images):
-        example = schema.make_example(encoded, size, size, f"bad/{i}.png")
+        example = schema.make_example(encoded, size, size, f"bad/{i}.png", image_format=image_format)
         if drop_feature:
             del example.features.feature[drop_feature]
         examples.append(example)
@@ -96,5 +96,5 @@ def write_raw_records(out_dir: str, encoded_images, size: int, manifest_size: Op
     n = manifest_size or size
     schema.write_manifest(out_dir, {"mode": "images", "num_examples": len(examples), "num_rejected": 0,
                                     "height": n, "width": n, "channels": 3, "labels": {},
-                                    "shards": ["train-00000-of-00001.tfrecord"]})
+                                    "shards": ["train-00000-of-00001.tfrecord"], "image_format": image_format})
     return out_dir

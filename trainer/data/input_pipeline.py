@@ -10,6 +10,7 @@ import io
 import os
 from typing import Any, Dict, Mapping, Optional
 
+import numpy as np
 import tensorflow as tf
 from PIL import Image
 
@@ -29,18 +30,27 @@ def _layout_hint(shape):
     ], default=lambda: tf.constant("wrong height/width for this dataset"))
 
 
-def decode_checked(encoded, height: int, width: int, shard, record_name):
-    """Encoded PNG/JPEG -> float32 [height, width, 3] in [-1, 1], or an InvalidArgumentError
-    'BadRecord: ...' naming the shard and the record."""
-    image = tf.io.decode_image(encoded, channels=0, expand_animations=False)
-    shape = tf.shape(image)
+def decode_checked(encoded, height: int, width: int, shard, record_name, raw: bool = False):
+    """Encoded PNG/JPEG (or raw uint8 HWC bytes) -> float32 [height, width, 3] in [-1, 1], or an
+    InvalidArgumentError 'BadRecord: ...' naming the shard and the record."""
     expected = tf.constant([height, width, schema.CHANNELS], tf.int32)
-    ok = tf.reduce_all(tf.equal(shape, expected))
-    check = tf.debugging.Assert(ok, [
-        "BadRecord: shard", shard, "record", record_name, "decoded shape", shape,
-        "expected", expected, _layout_hint(shape)], summarize=4)
-    with tf.control_dependencies([check]):
-        image = tf.ensure_shape(image, [height, width, schema.CHANNELS])
+    if raw:
+        flat = tf.io.decode_raw(encoded, tf.uint8)
+        size_ok = tf.equal(tf.size(flat), height * width * schema.CHANNELS)
+        check = tf.debugging.Assert(size_ok, [
+            "BadRecord: shard", shard, "record", record_name, "raw bytes", tf.size(flat),
+            "expected", height * width * schema.CHANNELS, "(height x width x 3)"])
+        with tf.control_dependencies([check]):
+            image = tf.reshape(flat, [height, width, schema.CHANNELS])
+    else:
+        image = tf.io.decode_image(encoded, channels=0, expand_animations=False)
+        shape = tf.shape(image)
+        ok = tf.reduce_all(tf.equal(shape, expected))
+        check = tf.debugging.Assert(ok, [
+            "BadRecord: shard", shard, "record", record_name, "decoded shape", shape,
+            "expected", expected, _layout_hint(shape)], summarize=4)
+        with tf.control_dependencies([check]):
+            image = tf.ensure_shape(image, [height, width, schema.CHANNELS])
     return tf.cast(image, tf.float32) / 127.5 - 1.0
 
 
@@ -58,17 +68,17 @@ def _records(paths, training: bool, seed: int, context=None):
         cycle_length=min(8, len(paths)), num_parallel_calls=AUTOTUNE, deterministic=not training)
 
 
-def _parse(paired: bool, height: int, width: int):
+def _parse(paired: bool, height: int, width: int, raw: bool):
     spec = schema.feature_spec(paired)
 
     def parse(shard, serialized):
         f = tf.io.parse_single_example(serialized, spec)
         name = f[schema.FILENAME]
         if paired:
-            return {"a": decode_checked(f[schema.ENCODED], height, width, shard, name),
-                    "b": decode_checked(f[schema.ENCODED_B], height, width, shard, f[schema.FILENAME_B]),
+            return {"a": decode_checked(f[schema.ENCODED], height, width, shard, name, raw),
+                    "b": decode_checked(f[schema.ENCODED_B], height, width, shard, f[schema.FILENAME_B], raw),
                     "filename": name, "filename_b": f[schema.FILENAME_B]}
-        return {"image": decode_checked(f[schema.ENCODED], height, width, shard, name),
+        return {"image": decode_checked(f[schema.ENCODED], height, width, shard, name, raw),
                 "label": f[schema.LABEL], "filename": name}
     return parse
 
@@ -91,12 +101,13 @@ def load_examples(data_dir: str, domain: Optional[str] = None, training: bool = 
     paths = schema.shard_paths(data_dir, manifest, domain)
     if check:
         preflight(paths, manifest, data_dir)
+    raw = manifest.get("image_format") == "raw"
     if paired is None:
         paired = manifest["mode"] == "paired"
     ds = _records(paths, training, seed, context)
     if training:
         ds = ds.shuffle(2048, seed=seed)
-    return ds.map(_parse(paired, manifest["height"], manifest["width"]), num_parallel_calls=AUTOTUNE,
+    return ds.map(_parse(paired, manifest["height"], manifest["width"], raw), num_parallel_calls=AUTOTUNE,
                   deterministic=not training)
 
 
@@ -144,13 +155,41 @@ def check_record(serialized: bytes, path: str, manifest: Mapping, paired: bool) 
         raise DataError(f"{path}: first record lacks feature(s) {', '.join(missing)}; expected the "
                         f"TF-Slim image keys ({schema.ENCODED}, ...)")
     expected = (manifest["height"], manifest["width"], schema.CHANNELS)
+    record_format = fields.get(schema.FORMAT, b"png")
+    manifest_raw = manifest.get("image_format") == "raw"
+    if (record_format == b"raw") != manifest_raw:
+        raise DataError(f"{path}: records say image/format={record_format.decode()!r} but the manifest says "
+                        f"image_format={manifest.get('image_format', 'png')!r}")
     for key in required:
+        if manifest_raw:
+            _check_raw(fields[key], path, key, expected)
+            continue
         shape = _decoded_shape(fields[key], path, key)
         if shape != expected:
             name = fields.get(schema.FILENAME, b"")
             name = name.decode("utf-8", "replace") if isinstance(name, bytes) else name
             raise DataError(f"{path}: record {name or 0} {key} decodes to {'x'.join(map(str, shape))}, "
                             f"expected {'x'.join(map(str, expected))} (HWC, RGB): {_hint(shape)}")
+
+
+def _check_raw(data: bytes, path: str, key: str, expected) -> None:
+    """Raw uint8 bytes: the length must be H*W*3, and the layout must look like HWC. In HWC a
+    pixel's neighbours are similar; read as HWC, channels-first bytes (CIFAR's binary layout,
+    a seed's 30 runs of noise) are far rougher than the same bytes read as CHW."""
+    h, w, c = expected
+    if len(data) != h * w * c:
+        raise DataError(f"{path}: first record's {key} has {len(data)} raw bytes, expected {h}x{w}x{c}={h * w * c}")
+    flat = np.frombuffer(data, np.uint8).astype(np.float32)
+    as_hwc = flat.reshape(h, w, c)
+    as_chw = flat.reshape(c, h, w).transpose(1, 2, 0)
+    if _roughness(as_chw) < 0.5 * _roughness(as_hwc):
+        raise DataError(f"{path}: first record's {key} looks like CHW (channels first): its bytes are "
+                        f"smooth as {c}x{h}x{w} but not as {h}x{w}x{c}; write HWC bytes (numpy: "
+                        "image.transpose(1, 2, 0))")
+
+
+def _roughness(image: np.ndarray) -> float:
+    return float(np.abs(np.diff(image, axis=0)).mean() + np.abs(np.diff(image, axis=1)).mean())
 
 
 def _decoded_shape(encoded: bytes, path: str, key: str):

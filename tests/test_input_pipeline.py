@@ -1,0 +1,188 @@
+"""Input pipeline: static shapes and [-1, 1] range, and bad records caught with a message that
+names the file and what was expected (before the first step where possible)."""
+import io
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from datasets import make_dataset, png, write_raw_records
+from runs import tiny_config
+from trainer.data import input_pipeline, schema
+from trainer.data.schema import DataError
+
+
+def encode(array, mode=None):
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_batches_have_static_shapes_and_range(tmp_path):
+    data = make_dataset(str(tmp_path / "d"), 32, count=10)
+    cfg = tiny_config("dcgan_32", data)
+    ds = input_pipeline.make_input_fn(cfg, "train")({"batch_size": 4})
+    features, images = ds.element_spec
+    assert images.shape.as_list() == [4, 32, 32, 3] and features["noise"].shape.as_list() == [4, 100]
+    batch = next(iter(ds))[1].numpy()
+    assert batch.min() >= -1.0 and batch.max() <= 1.0 and batch.std() > 0.1
+
+
+def test_eval_repeats_and_never_returns_a_short_batch(tmp_path):
+    data = make_dataset(str(tmp_path / "d"), 32, count=6)
+    cfg = tiny_config("dcgan_32", data)
+    ds = input_pipeline.make_input_fn(cfg, "eval")({"batch_size": 4})
+    shapes = [b[1].shape[0] for b in ds.take(5)]
+    assert shapes == [4] * 5
+
+
+def test_decoded_values_match_what_was_written(tmp_path):
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    data = write_raw_records(str(tmp_path / "d"), [png(image)], 8)
+    example = next(iter(input_pipeline.load_examples(data)))
+    np.testing.assert_allclose(example["image"].numpy(), image / 127.5 - 1.0, atol=1e-6)
+    assert example["filename"].numpy() == b"bad/0.png"
+
+
+def test_resolution_smaller_than_records_is_resized(tmp_path):
+    data = make_dataset(str(tmp_path / "d"), 64, count=4)
+    cfg = tiny_config("dcgan_32", data)
+    ds = input_pipeline.make_input_fn(cfg, "train")({"batch_size": 2})
+    assert ds.element_spec[1].shape.as_list() == [2, 32, 32, 3]
+
+
+@pytest.mark.parametrize("make_bytes, expected", [
+    (lambda: encode(np.zeros((16, 16), np.uint8)), "1 channel(s), expected 3"),
+    (lambda: encode(np.zeros((16, 16, 4), np.uint8)), "4 channel(s), expected 3"),
+    (lambda: encode(np.zeros((48, 16), np.uint8)), "1 channel(s), expected 3"),  # stacked planes
+    (lambda: encode(np.zeros((8, 8, 3), np.uint8)), "decodes to 8x8x3, expected 16x16x3"),
+    (lambda: b"not an image at all", "not a decodable PNG/JPEG"),
+])
+def test_bad_first_record_is_refused_before_training(tmp_path, make_bytes, expected):
+    data = write_raw_records(str(tmp_path / "d"), [make_bytes()], 16)
+    with pytest.raises(DataError) as info:
+        input_pipeline.load_examples(data)
+    message = str(info.value)
+    assert expected in message and "train-00000-of-00001.tfrecord" in message and "\n" not in message
+
+
+def test_bad_record_later_in_a_shard_names_shard_and_record(tmp_path):
+    good = png(np.zeros((16, 16, 3), np.uint8))
+    gray = encode(np.zeros((16, 16), np.uint8))
+    data = write_raw_records(str(tmp_path / "d"), [good, good, gray], 16)
+    ds = input_pipeline.load_examples(data)
+    with pytest.raises(tf.errors.InvalidArgumentError) as info:
+        list(ds)
+    message = str(info.value)
+    assert "BadRecord" in message and "train-00000-of-00001.tfrecord" in message
+    assert "bad/2.png" in message and "wrong number of channels" in message
+
+
+def smooth_image(size=16):
+    yy, xx = np.mgrid[0:size, 0:size]
+    return np.stack([yy * 8, xx * 8, (yy + xx) * 4], axis=-1).astype(np.uint8)
+
+
+def test_raw_hwc_records_decode_exactly(tmp_path):
+    image = smooth_image()
+    data = write_raw_records(str(tmp_path / "d"), [image.tobytes()], 16, image_format="raw")
+    example = next(iter(input_pipeline.load_examples(data)))
+    np.testing.assert_allclose(example["image"].numpy(), image / 127.5 - 1.0, atol=1e-6)
+
+
+def test_raw_chw_records_are_refused_as_channels_first(tmp_path):
+    chw = smooth_image().transpose(2, 0, 1).tobytes()  # CIFAR's binary layout
+    data = write_raw_records(str(tmp_path / "d"), [chw], 16, image_format="raw")
+    with pytest.raises(DataError, match=r"looks like CHW \(channels first\).*transpose\(1, 2, 0\)"):
+        input_pipeline.load_examples(data)
+
+
+def test_raw_record_of_wrong_length_later_in_shard(tmp_path):
+    good = smooth_image().tobytes()
+    data = write_raw_records(str(tmp_path / "d"), [good, good[:-3]], 16, image_format="raw")
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"BadRecord.*bad/1.png.*raw bytes"):
+        list(input_pipeline.load_examples(data))
+
+
+def test_missing_feature_is_named(tmp_path):
+    data = write_raw_records(str(tmp_path / "d"), [png(np.zeros((8, 8, 3), np.uint8))], 8,
+                             drop_feature=schema.ENCODED)
+    with pytest.raises(DataError, match="lacks feature.*image/encoded"):
+        input_pipeline.load_examples(data)
+
+
+def test_truncated_shard_is_named(tmp_path):
+    data = make_dataset(str(tmp_path / "d"), 16, count=6, shards=1)
+    shard = os.path.join(data, "train-00000-of-00001.tfrecord")
+    size = os.path.getsize(shard)
+    with open(shard, "r+b") as f:
+        f.truncate(size - 10)
+    with pytest.raises(DataError, match="train-00000-of-00001.tfrecord: truncated shard"):
+        input_pipeline.load_examples(data)
+
+
+def test_missing_manifest_shard_and_empty_list(tmp_path):
+    with pytest.raises(DataError, match="no manifest found"):
+        input_pipeline.load_examples(str(tmp_path / "nothing"))
+    data = make_dataset(str(tmp_path / "d"), 16, count=4)
+    os.remove(os.path.join(data, "train-00001-of-00002.tfrecord"))
+    with pytest.raises(DataError, match="train-00001-of-00002.tfrecord: shard listed in the manifest is missing"):
+        input_pipeline.load_examples(data)
+    manifest = schema.read_manifest(data)
+    schema.write_manifest(data, {**manifest, "shards": []})
+    with pytest.raises(DataError, match="lists no shards"):
+        input_pipeline.load_examples(data)
+
+
+def test_manifest_with_wrong_channels_is_refused(tmp_path):
+    data = make_dataset(str(tmp_path / "d"), 16, count=2)
+    manifest = schema.read_manifest(data)
+    schema.write_manifest(data, {**manifest, "channels": 1})
+    with pytest.raises(DataError, match="channels 1; expected 3"):
+        input_pipeline.load_examples(data)
+
+
+def test_model_needing_other_records_is_told_which(tmp_path):
+    data = make_dataset(str(tmp_path / "d"), 16, count=2)
+    with pytest.raises(DataError, match="images dataset; this model needs paired records"):
+        input_pipeline._check_mode("paired", schema.read_manifest(data), data)
+
+
+def test_paired_records_read_as_both_images(tmp_path):
+    data = make_dataset(str(tmp_path / "d"), 16, count=4, mode="paired")
+    example = next(iter(input_pipeline.load_examples(data)))
+    np.testing.assert_allclose(example["b"].numpy(), -example["a"].numpy(), atol=1e-5)  # B = inverted A
+    as_images = next(iter(input_pipeline.load_examples(data, paired=False)))
+    assert set(as_images) == {"image", "label", "filename"}
+
+
+def test_unpaired_domains_are_separate_streams(tmp_path):
+    data = make_dataset(str(tmp_path / "d"), 16, count=4, mode="unpaired")
+    a = next(iter(input_pipeline.load_examples(data, "a")))["filename"].numpy()
+    b = next(iter(input_pipeline.load_examples(data, "b")))["filename"].numpy()
+    assert a.startswith(b"a/") and b.startswith(b"b/")
+    with pytest.raises(DataError, match="pick domain"):
+        input_pipeline.load_examples(data)
+
+
+class FakeHostContext:
+    """The two attributes of TPUContext that per-host sharding reads."""
+    def __init__(self, num_hosts, host):
+        self.num_hosts = num_hosts
+        self._host = host
+
+    def current_input_fn_deployment(self):
+        return ("/job:worker/task:%d" % self._host, self._host, 1)
+
+
+def test_multi_host_reads_disjoint_shard_subsets(tmp_path):
+    data = make_dataset(str(tmp_path / "d"), 16, count=8, shards=4)
+    names = []
+    for host in range(2):
+        ds = input_pipeline.load_examples(data, context=FakeHostContext(2, host))
+        names.append({ex["filename"].numpy() for ex in ds})
+    assert names[0] and names[1] and not names[0] & names[1]
+    assert len(names[0] | names[1]) == 8
