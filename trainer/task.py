@@ -58,7 +58,8 @@ def resolve_config(args):
 
 def _one_line(error: Exception) -> str:
     """TF assertion errors carry our 'BadRecord:'/'NonFiniteLoss:' data; keep just that line."""
-    text = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [repr(error)]
+    text = next((line for line in lines if line.startswith("assertion failed:")), lines[0])
     text = text.replace("assertion failed: ", "")
     return re.sub(r"\] \[", " ", text).strip("[]")
 
