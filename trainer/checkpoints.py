@@ -1,5 +1,8 @@
 """Checkpoint bookkeeping that survives moving or copying a model_dir.
 
+A kill -9 can leave a half-written checkpoint behind; `ensure_restorable` makes the state file
+point at the newest checkpoint that actually reads, so a restart never trips over it.
+
 The model_fn's Saver writes relative paths into the `checkpoint` state file; a model_dir made
 elsewhere (absolute paths, a seed's pain point) is rewritten to relative paths before use, so a
 copied directory never silently restores from (or fails on) the old location.
@@ -33,10 +36,41 @@ def make_paths_relative(model_dir: str) -> bool:
     return changed
 
 
-def latest_step(model_dir: str) -> int:
-    """Global step of the newest checkpoint in model_dir, 0 when there is none."""
+def _readable(prefix: str) -> bool:
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        return reader.has_tensor("global_step")
+    except (tf.errors.OpError, ValueError):
+        return False
+
+
+def ensure_restorable(model_dir: str) -> str:
+    """Points model_dir/checkpoint at the newest readable checkpoint; returns its prefix ('' if
+    none). Unreadable newer ones (a kill mid-save) are left on disk but no longer referenced."""
     make_paths_relative(model_dir)
-    latest = tf.train.latest_checkpoint(model_dir)
-    if latest is None:
+    state = tf.train.get_checkpoint_state(model_dir)
+    if state is None:
+        return ""
+    candidates = list(state.all_model_checkpoint_paths) or [state.model_checkpoint_path]
+    if state.model_checkpoint_path not in candidates:
+        candidates.append(state.model_checkpoint_path)
+    good = [p for p in candidates if _readable(p)]
+    if good and good[-1] == state.model_checkpoint_path and len(good) == len(candidates):
+        return good[-1]
+    path = os.path.join(model_dir, STATE_FILE)
+    if not good:
+        tf.io.gfile.remove(path)
+        return ""
+    lines = [f'model_checkpoint_path: "{os.path.basename(good[-1])}"']
+    lines += [f'all_model_checkpoint_paths: "{os.path.basename(p)}"' for p in good]
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return good[-1]
+
+
+def latest_step(model_dir: str) -> int:
+    """Global step of the newest readable checkpoint in model_dir, 0 when there is none."""
+    latest = ensure_restorable(model_dir)
+    if not latest:
         return 0
     return int(tf.train.load_variable(latest, "global_step"))

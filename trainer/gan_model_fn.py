@@ -118,7 +118,8 @@ def _train_op(model: GanModel, nets, features, labels, cfg, step):
     with tf.control_dependencies(updates):
         train_op = tf.group(step.assign_add(1))
     checks = {} if skip_nonfinite else {"d_loss": d_out.loss, "g_loss": g_out.loss}
-    return train_op, scalars, {**d_out.images, **g_out.images}, checks, g_out.loss
+    reported = tf.where(g_finite, g_out.loss, 0.0) if skip_nonfinite else g_out.loss  # Estimator's NaN hook
+    return train_op, scalars, {**d_out.images, **g_out.images}, checks, reported
 
 
 def _metric_fn(**per_example):

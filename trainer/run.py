@@ -25,7 +25,7 @@ def estimator(cfg, model_dir: str, for_export: bool = False):
 def train(cfg, model_dir: str, max_steps: Optional[int] = None) -> int:
     """Trains to `max_steps` (default train_steps), resuming from the last checkpoint."""
     config.save(cfg, model_dir)
-    checkpoints.make_paths_relative(model_dir)
+    checkpoints.ensure_restorable(model_dir)
     est = estimator(cfg, model_dir)
     est.train(make_input_fn(cfg, "train"), max_steps=max_steps or cfg["train_steps"],
               saving_listeners=[sampling.SampleGridListener(cfg, model_dir)])

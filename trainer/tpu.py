@@ -122,7 +122,8 @@ def host_call(model_dir: str, cfg: Mapping, step, scalars: Dict[str, tf.Tensor],
                 message += [k[len("check/"):] + " =", v]
             checks.append(tf.debugging.Assert(finite, message, summarize=8))
         with tf.control_dependencies(checks):
-            writer = tf.summary.create_file_writer(model_dir, max_queue=1000)
+            # Small queue, frequent flush: a preempted or killed run keeps its recent summaries.
+            writer = tf.summary.create_file_writer(model_dir, max_queue=10, flush_millis=2000)
             with writer.as_default():
                 with tf.summary.record_if(tf.equal(gstep % scalar_every, 0)):
                     for key in sorted(t):

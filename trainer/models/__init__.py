@@ -66,24 +66,42 @@ _MODULES = {
     "cyclegan": "trainer.models.cyclegan",
 }
 _CACHE: Dict[str, GanModel] = {}
+# Your own models: TRAINER_MODEL_PLUGINS="mygan=my_package.my_gan,other=pkg.mod" registers each
+# module's MODEL under that name (the module must be importable).
+PLUGINS_ENV = "TRAINER_MODEL_PLUGINS"
+
+
+def _plugins() -> Dict[str, str]:
+    import os
+    entries = [e.strip() for e in os.environ.get(PLUGINS_ENV, "").split(",") if e.strip()]
+    return dict(e.split("=", 1) for e in entries if "=" in e)
+
+
+def _modules() -> Dict[str, str]:
+    return {**_MODULES, **_plugins()}
 
 
 def names():
     """Names of the models whose modules are present."""
-    return sorted(name for name in _MODULES if available(name))
+    return sorted(name for name in _modules() if available(name))
 
 
 def get(name: str) -> GanModel:
     """The registered model; KeyError for an unknown name."""
-    if name not in _MODULES:
+    modules = _modules()
+    if name not in modules:
         raise KeyError(name)
     if name not in _CACHE:
-        _CACHE[name] = importlib.import_module(_MODULES[name]).MODEL
+        _CACHE[name] = importlib.import_module(modules[name]).MODEL
     return _CACHE[name]
 
 
 def available(name: str) -> bool:
     """True when the model's module is present (models land one issue at a time)."""
-    if name not in _MODULES:
+    modules = _modules()
+    if name not in modules:
         return False
-    return importlib.util.find_spec(_MODULES[name]) is not None
+    try:
+        return importlib.util.find_spec(modules[name]) is not None
+    except ModuleNotFoundError:
+        return False
