@@ -9,6 +9,9 @@ import os
 
 os.environ.setdefault("GCS_STAT_CACHE_MAX_AGE", "0")
 os.environ.setdefault("GCS_RETRY_CONFIG_MAX_RETRIES", "2")
+# 1 MiB instead of a 64 MiB read buffer per opened gs:// object (~40 ms each): halves the time of
+# a training run against the emulator (tests/test_cloud_e2e.py). Read at import time too.
+os.environ.setdefault("GCS_READ_CACHE_BLOCK_SIZE_MB", "1")
 
 import pytest  # noqa: E402
 
