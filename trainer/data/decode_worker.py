@@ -3,7 +3,10 @@
 Imports image_io only (numpy + PIL), never TensorFlow: the pool uses the 'spawn' start method,
 so every worker imports this module fresh. Tasks and results are plain tuples of str/bytes/int.
 """
+import os
 import signal
+import threading
+import time
 from typing import List, NamedTuple, Optional, Tuple
 
 from trainer.data import image_io
@@ -33,10 +36,19 @@ class Result(NamedTuple):
         return self.encoded is not None and self.encoded == self.encoded_b
 
 
-def ignore_interrupts() -> None:
-    """Pool initializer: Ctrl-C reaches the whole process group; the parent alone handles it
-    (and shuts the pool down), so workers do not print a traceback each."""
+def init_worker(parent_pid: int) -> None:
+    """Pool initializer. Ctrl-C reaches the whole process group; the parent alone handles it
+    (and shuts the pool down), so workers ignore it. And a worker must not outlive a parent that
+    was killed (SIGKILL, OOM killer): its task queue never reports end-of-file (every worker
+    holds both ends of it), so a watchdog thread exits when the parent is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True).start()
+
+
+def _exit_when_orphaned(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def run_tasks(tasks: List[Task], size: int, edge_sigma: float) -> List[Result]:
@@ -49,7 +61,7 @@ def run_task(task: Task, size: int, edge_sigma: float) -> Result:
     except image_io.ImageRejected as e:
         return _rejected(task, str(e))
     except Exception as e:  # one odd file must never stop a conversion of millions
-        return _rejected(task, f"cannot convert ({type(e).__name__}: {image_io._one_line(e)})")
+        return _rejected(task, f"cannot convert ({type(e).__name__}: {image_io.first_line(e)})")
 
 
 def _run(task: Task, size: int, edge_sigma: float) -> Result:

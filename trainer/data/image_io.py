@@ -14,7 +14,7 @@ What every image goes through, in this order:
 Images with a side shorter than MIN_SIDE pixels are rejected: they carry no usable content.
 """
 import io
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -30,8 +30,12 @@ class ImageRejected(Exception):
     """A file that cannot become a training image; str(error) is the reason for rejects.csv."""
 
 
-def open_image(path: str) -> Image.Image:
-    """Opens and fully decodes one file (first frame of animations), EXIF orientation applied."""
+def open_image(path: str, at_least: Optional[Tuple[int, int]] = None) -> Image.Image:
+    """Opens and fully decodes one file (first frame of animations), EXIF orientation applied.
+
+    at_least=(width, height): a JPEG may be decoded at 1/2, 1/4 or 1/8 scale (PIL's draft
+    mode, done in the DCT) as long as it stays at least this large; a 12-megapixel photo bound
+    for 64 px then decodes about 10x faster."""
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -41,11 +45,15 @@ def open_image(path: str) -> Image.Image:
         raise ImageRejected("empty file (0 bytes)")
     try:
         image = Image.open(io.BytesIO(data))
+        if at_least and image.format == "JPEG":
+            image.draft(None, at_least)
         image.load()
     except Image.DecompressionBombError:
         raise ImageRejected("image too large (over PIL's decompression-bomb limit)") from None
+    except Image.UnidentifiedImageError:
+        raise ImageRejected("not an image PIL can read (unknown or damaged format)") from None
     except Exception as e:  # PIL raises many types (OSError, SyntaxError, ValueError, ...)
-        raise ImageRejected(f"corrupt, truncated or not an image ({_one_line(e)})") from None
+        raise ImageRejected(f"corrupt, truncated or not an image ({first_line(e)})") from None
     return _upright(image)
 
 
@@ -56,7 +64,7 @@ def _upright(image: Image.Image) -> Image.Image:
         return image
 
 
-def _one_line(error: Exception) -> str:
+def first_line(error: Exception) -> str:
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
 
@@ -158,14 +166,14 @@ def encode_png(array: np.ndarray, size: int) -> bytes:
 
 def load_square(path: str, size: int) -> Tuple[np.ndarray, bool]:
     """One file -> ([size, size, 3] uint8, whether it had to be upscaled)."""
-    array = to_rgb_array(open_image(path))
+    array = to_rgb_array(open_image(path, at_least=(size, size)))
     check_min_side(array)
     return square_resize(array, size), min(array.shape[:2]) < size
 
 
 def load_side_by_side(path: str, size: int) -> Tuple[np.ndarray, np.ndarray, bool]:
     """One A|B file -> (A, B) each [size, size, 3] uint8, and whether either was upscaled."""
-    left, right = split_side_by_side(to_rgb_array(open_image(path)))
+    left, right = split_side_by_side(to_rgb_array(open_image(path, at_least=(2 * size, size))))
     check_min_side(left, "each half")
     upscaled = min(left.shape[:2]) < size
     return square_resize(left, size), square_resize(right, size), upscaled
