@@ -28,7 +28,7 @@ def checkpoint_values(model_dir: str) -> Dict[str, np.ndarray]:
 
 
 def changed(before: Dict[str, np.ndarray], after: Dict[str, np.ndarray], prefix: str) -> List[str]:
-    names = [n for n in before if n.startswith(prefix) and "Adam" not in n]
+    names = [n for n in before if n.startswith(prefix) and "adam" not in n.lower()]  # weights, not slots
     return [n for n in names if not np.array_equal(before[n], after[n])]
 
 

@@ -15,3 +15,35 @@ def log2_int(resolution: int) -> int:
 def to_uint8(images):
     """[-1, 1] float -> [0, 255] uint8 (rounded, clipped)."""
     return tf.cast(tf.clip_by_value(tf.round((tf.cast(images, tf.float32) + 1.0) * 127.5), 0, 255), tf.uint8)
+
+
+class InstanceNormalization(tf.keras.layers.Layer):
+    """Normalises each example and channel over its spatial axes (Ulyanov et al. 2016):
+    [batch, H, W, C] -> same shape, per (example, channel) mean 0 and variance 1, then an
+    optional learned scale (`scale`, gamma [C] initialised 1) and offset (`center`, beta [C]
+    initialised 0). Statistics are computed in float32 whatever the compute dtype; no moving
+    averages (training and inference behave the same). PyTorch's `InstanceNorm2d` default, as
+    used by pytorch-CycleGAN-and-pix2pix, is `center=False, scale=False`."""
+
+    def __init__(self, epsilon: float = 1e-5, center: bool = True, scale: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon, self.center, self.scale = epsilon, center, scale
+
+    def build(self, input_shape):
+        channels = int(input_shape[-1])
+        self.gamma = self.add_weight("gamma", [channels], initializer="ones") if self.scale else None
+        self.beta = self.add_weight("beta", [channels], initializer="zeros") if self.center else None
+        super().build(input_shape)
+
+    def call(self, inputs):
+        x = tf.cast(inputs, tf.float32)
+        mean, variance = tf.nn.moments(x, axes=[1, 2], keepdims=True)
+        x = (x - mean) * tf.math.rsqrt(variance + self.epsilon)
+        if self.gamma is not None:
+            x = x * tf.cast(self.gamma, tf.float32)
+        if self.beta is not None:
+            x = x + tf.cast(self.beta, tf.float32)
+        return tf.cast(x, inputs.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon, "center": self.center, "scale": self.scale}
