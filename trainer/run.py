@@ -33,9 +33,12 @@ def train(cfg, model_dir: str, max_steps: Optional[int] = None) -> int:
 
 
 def evaluate(cfg, model_dir: str) -> Dict[str, float]:
-    """Runs eval_steps batches of eval_data; appends the result to model_dir/metrics.json."""
+    """Runs eval_steps batches of eval_data, then the sample-quality metrics (trainer/quality);
+    appends the result to model_dir/metrics.json."""
     results = estimator(cfg, model_dir).evaluate(make_input_fn(cfg, "eval"), steps=cfg["eval_steps"])
     results = {k: (int(v) if k == "global_step" else float(v)) for k, v in results.items()}
+    from trainer.quality import evaluation  # SWD, MS-SSIM, FID/KID of generated samples (DCGAN)
+    results.update(evaluation.evaluate(cfg, model_dir))
     record_metrics(model_dir, results)
     return results
 

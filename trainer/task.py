@@ -3,6 +3,9 @@
   python -m trainer.task --config configs/dcgan_64.yaml [--config configs/tpu.yaml] \
       [--set key=value ...] --model_dir DIR --mode train
 
+Inspecting a DCGAN run: --mode interpolate | project --target IMG | neighbours | gallery [--serve]
+(the work is in trainer/quality; everything lands under model_dir, see model_dir/gallery/index.html).
+
 This file only reads flags and reports errors; the work is in trainer/run.py.
 Bad input (config, data, model_dir) is one line on stderr and exit code 2; a non-finite loss
 is one line and exit code 3.
@@ -14,7 +17,8 @@ import os
 import re
 import sys
 
-MODES = ("train", "evaluate", "train_and_evaluate", "predict", "export")
+MODES = ("train", "evaluate", "train_and_evaluate", "predict", "export",
+         "interpolate", "project", "neighbours", "gallery")  # the last four: trainer/quality
 
 
 def parse_args(argv):
@@ -28,6 +32,9 @@ def parse_args(argv):
     parser.add_argument("--output_dir", help="predict: where to write (default model_dir/predict-STEP)")
     parser.add_argument("--input_dir", help="predict: translate every image of this plain folder")
     parser.add_argument("--export_dir", help="export: base folder (default model_dir/export)")
+    parser.add_argument("--target", help="project: the image to find in the generator's latent space")
+    parser.add_argument("--serve", action="store_true", help="gallery: also serve it on http://127.0.0.1:PORT")
+    parser.add_argument("--port", type=int, default=8000, help="gallery --serve: port (default 8000)")
     parser.add_argument("--verbose", action="store_true", help="TensorFlow's INFO logs")
     return parser.parse_args(argv)
 
@@ -56,6 +63,16 @@ def resolve_config(args):
     return cfg.replace(**trained)
 
 
+def _off_tpu_unless_asked(cfg, args):
+    """A run trained on TPU is usually sampled or exported elsewhere: predict and export use
+    the CPU/GPU unless `--set use_tpu=true` says otherwise (export is a CPU graph anyway)."""
+    from trainer import config
+    asked = any(config.parse_set(item)[0] == "use_tpu" for item in args.overrides)
+    if args.mode in ("predict", "export") and not asked:
+        return cfg.replace(use_tpu=False)
+    return cfg
+
+
 def _one_line(error: Exception) -> str:
     """TF assertion errors carry our 'BadRecord:'/'NonFiniteLoss:' data; keep just that line."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [repr(error)]
@@ -73,7 +90,7 @@ def main(argv=None) -> int:
     from trainer.data.schema import DataError
     tf.get_logger().setLevel(logging.INFO if args.verbose else logging.ERROR)
     try:
-        cfg = resolve_config(args)
+        cfg = _off_tpu_unless_asked(resolve_config(args), args)
         if args.mode == "train":
             step = run.train(cfg, args.model_dir)
             print(f"trained to step {step}; checkpoints and TensorBoard events in {args.model_dir}, "
@@ -87,6 +104,12 @@ def main(argv=None) -> int:
             print(f"wrote {written['count']} predictions: {written['grid']} and {written['index']}")
         elif args.mode == "export":
             print(f"exported SavedModel to {run.export(cfg, args.model_dir, args.export_dir)}")
+        else:  # interpolate, project, neighbours, gallery
+            from trainer.quality import modes
+            for name, value in modes.run(args.mode, cfg, args.model_dir, target=args.target).items():
+                print(f"{name}: {value}")
+            if args.serve:
+                modes.serve(args.model_dir, args.port)
     except (config.ConfigError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
