@@ -205,8 +205,14 @@ def _example(record_kind: str, item: sources.Item, result: Result, size: int):
     if record_kind == sources.RECORD_PAIR:
         return schema.make_example(result.encoded, size, size, item.filename,
                                    encoded_b=result.encoded_b, filename_b=item.filename_b)
-    encoded = result.encoded_b if record_kind == sources.RECORD_B_HALF else result.encoded
-    return schema.make_example(encoded, size, size, item.filename, label=item.label)
+    if record_kind == sources.RECORD_B_HALF:
+        return schema.make_example(result.encoded_b, size, size, _opaque_name(item.filename), label=item.label)
+    return schema.make_example(result.encoded, size, size, item.filename, label=item.label)
+
+
+def _opaque_name(filename: str) -> str:
+    """--split_pairs: domain b must not carry its partner's name, or the pairing leaks by name."""
+    return "b-half/" + hashlib.sha256(("split_pairs:" + filename).encode("utf-8")).hexdigest()[:16]
 
 
 def _remove_quietly(path: str) -> None:
