@@ -41,6 +41,9 @@ def run_config(cfg: Mapping, model_dir: str) -> tpu_estimator.RunConfig:
         save_summary_steps=cfg["summary_every_steps"],
         log_step_count_steps=cfg["summary_every_steps"],
         tf_random_seed=cfg["seed"],
+        # No graph.pbtxt / .meta per checkpoint: restores rebuild the graph from code, and
+        # serialising it (pure-Python protobuf 3.20 here) cost seconds per save, more on GCS.
+        checkpoint_save_graph_def=False,
         tpu_config=tpu_config)
 
 
