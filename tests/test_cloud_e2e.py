@@ -72,7 +72,7 @@ def test_train_resume_predict_export_all_in_gcs(gcs):
 
     names = objects(gcs, model_dir)
     assert "config.yaml" in names and "checkpoint" in names
-    assert {"model.ckpt-2.index", "model.ckpt-2.meta"} <= set(names)
+    assert {"model.ckpt-2.index", "model.ckpt-2.data-00000-of-00001"} <= set(names)
     assert any(n.startswith("model.ckpt-2.data-") for n in names)
     assert any(n.startswith("events.out.tfevents.") for n in names)
     assert any(n.startswith("samples/") and n.endswith(".png") for n in names)
