@@ -36,11 +36,12 @@ def _write(out_dir, shard_name, examples):
 
 
 def make_dataset(out_dir: str, size: int, count: int = 16, mode: str = "images", seed: int = 0,
-                 transform_b=None, shards: int = 2) -> str:
+                 transform_b=None, shards: int = 2, image_fn=blob_image) -> str:
     """Writes a dataset folder (shards + dataset.json) in the converter's layout.
 
-    images: blob images with labels 0/1; paired: B = transform_b(A) (default: colour-inverted A);
-    unpaired: domain a = blobs, domain b = inverted blobs (separate shards)."""
+    images: `image_fn(rng, size)` images (default: blobs) with labels 0/1; paired: B =
+    transform_b(A) (default: colour-inverted A); unpaired: domain a = images, domain b =
+    inverted images (separate shards)."""
     tf.io.gfile.makedirs(out_dir)
     rng = np.random.default_rng(seed)
     transform_b = transform_b or (lambda a: 255 - a)
@@ -59,7 +60,7 @@ def make_dataset(out_dir: str, size: int, count: int = 16, mode: str = "images",
     if mode in ("images", "paired"):
         examples = []
         for i in range(count):
-            a = blob_image(rng, size)
+            a = image_fn(rng, size)
             kwargs = {"encoded_b": png(transform_b(a)), "filename_b": f"b/{i}.png"} if mode == "paired" else {}
             examples.append(schema.make_example(png(a), size, size, f"img/{i}.png", label=i % 2, **kwargs))
         for name, n in split(examples, "train"):
@@ -67,7 +68,7 @@ def make_dataset(out_dir: str, size: int, count: int = 16, mode: str = "images",
             sizes.append(n)
     else:
         for domain, fn in (("a", lambda x: x), ("b", lambda x: 255 - x)):
-            examples = [schema.make_example(png(fn(blob_image(rng, size))), size, size, f"{domain}/{i}.png")
+            examples = [schema.make_example(png(fn(image_fn(rng, size))), size, size, f"{domain}/{i}.png")
                         for i in range(count)]
             parts = split(examples, domain)
             domains[domain] = {"shards": [n for n, _ in parts], "num_examples": count}

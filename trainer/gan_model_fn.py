@@ -18,11 +18,13 @@ GENERATOR, DISCRIMINATOR = "generator", "discriminator"
 
 class Network:
     """A Keras model called as `net(x, training=...)`; returns float32 (whatever the compute
-    dtype) and records the batch-norm update ops of training-mode calls into `update_sink`."""
+    dtype) and records the batch-norm update ops of training-mode calls into `update_sink`
+    (graph mode; in eager code and tf.function, Keras runs them itself: record_updates=False)."""
 
-    def __init__(self, name: str, keras_model: tf.keras.Model):
+    def __init__(self, name: str, keras_model: tf.keras.Model, record_updates: bool = True):
         self.name = name
         self.model = keras_model
+        self.record_updates = record_updates
         self.update_sink: List[tf.Operation] = []
 
     @property
@@ -35,7 +37,7 @@ class Network:
 
     def __call__(self, inputs, training: bool):
         outputs = self.model(inputs, training=training)
-        if training:
+        if training and self.record_updates:
             self.update_sink.extend(self.model.get_updates_for(inputs))
         return tf.nest.map_structure(lambda t: tf.cast(t, tf.float32), outputs)
 

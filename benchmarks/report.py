@@ -1,0 +1,68 @@
+"""The text table run.py prints (columns explained in benchmarks/README.md)."""
+from typing import Dict, List
+
+MODEL_COLUMNS = [
+    # (header, key, format)
+    ("model", None, "{}"),
+    ("batch", "batch", "{}"),
+    ("project", "project_img_s", "{:.1f}"),
+    ("bare", "bare_img_s", "{:.1f}"),
+    ("bare+xla", "bare_jit_img_s", "{:.1f}"),
+    ("step/ceil", "step_time_ratio", "{:.3f}"),
+    ("GFLOP/step", "flops_per_step", None),
+    ("GFLOP/s", "achieved_flops_per_s", None),
+    ("%peak", "fraction_of_peak", None),
+    ("input", "input_img_s", "{:.0f}"),
+    ("input/step", "input_ratio", "{:.1f}x"),
+]
+
+
+def _cell(value, fmt, key) -> str:
+    if value is None or value != value:
+        return "-"
+    if key in ("flops_per_step", "achieved_flops_per_s"):
+        return f"{value / 1e9:.2f}"
+    if key == "fraction_of_peak":
+        return f"{100 * value:.1f}%"
+    return fmt.format(value)
+
+
+def _grid(header: List[str], rows: List[List[str]]) -> str:
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    line = lambda cells: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def table(results: Dict) -> str:
+    parts = []
+    machine = results.get("machine", {})
+    load = results.get("load", {})
+    parts.append(f"{machine.get('host', '?')}: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, "
+                 f"TF {machine.get('tensorflow', '?')}; load avg (1/5/15 min) start {load.get('start')} "
+                 f"end {load.get('end')}")
+    peak = results.get("peak")
+    if peak:
+        t, n = peak["tensorflow"], peak["numpy"]
+        parts.append(f"float32 {peak['n']}x{peak['n']} matmul peak (best window): {peak['flops_per_s'] / 1e9:.1f} "
+                     f"GFLOP/s from {peak['source']} (GFLOP/s median/best: TF {t['per_s'] / 1e9:.1f}/"
+                     f"{t['max_per_s'] / 1e9:.1f}, numpy {n['per_s'] / 1e9:.1f}/{n['max_per_s'] / 1e9:.1f})")
+    rows = []
+    for name, m in results.get("models", {}).items():
+        if "skipped" in m:
+            rows.append([name] + ["-"] * (len(MODEL_COLUMNS) - 2) + [f"skipped: {m['skipped']}"])
+            continue
+        rows.append([name] + [_cell(m.get(key), fmt, key) for _, key, fmt in MODEL_COLUMNS[1:]])
+    if rows:
+        parts.append("\ntraining, images/s (median of windows after warm-up):")
+        parts.append(_grid([h for h, _, _ in MODEL_COLUMNS], rows))
+    conv = results.get("converter")
+    if conv:
+        parts.append(f"\nconverter: {conv['jpegs']} JPEGs (~{conv['jpeg_kib']:.0f} KiB, 400-640 px) -> "
+                     f"{conv['size']} px PNG records")
+        crow = []
+        for key, value in conv.items():
+            if isinstance(value, dict) and "images_per_s" in value:
+                crow.append([key, f"{value['images_per_s']:.0f}", f"{value['seconds']:.1f}"])
+        parts.append(_grid(["run", "img/s", "seconds"], crow))
+        parts.append(f"all cores ({conv['cores']}) / 1 worker: {conv['speedup_all_cores']:.2f}x")
+    return "\n".join(parts)

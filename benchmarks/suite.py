@@ -1,0 +1,133 @@
+"""Runs the selected measurements in order and derives the comparisons (ratios, fraction of
+peak). Called by run.py with parsed flags; returns one JSON-able dict."""
+import os
+import statistics
+import time
+from typing import Dict
+
+from benchmarks import data, timing
+
+MODELS = {  # name -> config file (batch, widths and resolution come from it)
+    "dcgan_32": "configs/dcgan_32.yaml",
+    "dcgan_64": "configs/dcgan_64.yaml",
+    "dcgan_128": "configs/dcgan_128.yaml",
+    "pix2pix_256": "configs/pix2pix_256.yaml",
+    "discogan_64": "configs/discogan_64.yaml",
+}
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_all(args, workdir: str) -> Dict:
+    schedule = timing.QUICK if args.quick else timing.FULL
+    results = {"load": {"start": timing.load()}, "schedule": schedule.__dict__, "models": {}}
+    chosen = [s for s in args.sections if s in MODELS]
+    peak = None
+    if chosen:
+        from benchmarks import flops
+        print("matmul peak ...", flush=True)
+        peak = results["peak"] = flops.matmul_peak(schedule)
+    for name in chosen:
+        print(f"{name} ...", flush=True)
+        results["models"][name] = run_model(name, args, schedule, workdir, peak)
+    if "converter" in args.sections:
+        print("converter ...", flush=True)
+        results["converter"] = run_converter(args, workdir)
+    results["load"]["end"] = timing.load()
+    return results
+
+
+def model_config(name: str, args, data_dir_for):
+    """The model's real config with train_data pointed at a generated dataset (None if the
+    config or the model is not there yet)."""
+    from trainer import config, models
+    path = os.path.join(ROOT, MODELS[name])
+    if not os.path.exists(path):
+        return None, f"{MODELS[name]} not found"
+    raw = config.read_yaml(path)
+    if not models.available(raw.get("model", "")):
+        return None, f"model {raw.get('model')!r} not available"
+    model = models.get(raw["model"])
+    resolution = raw.get("resolution", config.COMMON_FIELDS["resolution"].default)
+    overrides = [f"train_data={data_dir_for(resolution, model.data_mode)}"]
+    batch = args.batch or (min(raw.get("train_batch_size", 64), 16) if args.quick else None)
+    if batch:
+        overrides.append(f"train_batch_size={batch}")
+    return config.build([path], overrides), None
+
+
+def run_model(name: str, args, schedule: timing.Schedule, workdir: str, peak: Dict) -> Dict:
+    from benchmarks import pipeline, training
+    datasets = {}
+
+    def data_dir_for(resolution, mode):
+        if (resolution, mode) not in datasets:
+            out = os.path.join(workdir, f"data-{mode}-{resolution}")
+            data.write_dataset(out, resolution, mode, data.records_count(resolution))
+            datasets[resolution, mode] = out
+        return datasets[resolution, mode]
+
+    cfg, skipped = model_config(name, args, data_dir_for)
+    if cfg is None:
+        print(f"  skipped: {skipped}", flush=True)
+        return {"skipped": skipped}
+    out = {"batch": cfg["train_batch_size"], "resolution": cfg["resolution"], "model": cfg["model"],
+           "load_start": timing.load(), "project_runs": [], "bare_runs": []}
+    for _ in range(max(1, args.repeats)):
+        out["project_runs"].append(_timed("project", lambda: training.project_throughput(cfg, schedule, workdir)))
+        out["bare_runs"].append(_timed("bare", lambda: training.bare_throughput(cfg, schedule, jit=False)))
+    if not args.no_jit:
+        out["bare_jit"] = _timed("bare jit", lambda: training.bare_throughput(cfg, schedule, jit=True))
+    out["input"] = _timed("input", lambda: pipeline.input_throughput(cfg, schedule))
+    out["load_end"] = timing.load()
+    return derive(out, peak)
+
+
+def _timed(label: str, fn):
+    start = time.perf_counter()
+    result = fn()
+    print(f"  {label}: {result['per_s']:.1f} img/s ({time.perf_counter() - start:.0f} s)", flush=True)
+    return result
+
+
+def derive(out: Dict, peak: Dict) -> Dict:
+    """images/s medians, the ceiling and the ratios (see README for each)."""
+    project = statistics.median(r["per_s"] for r in out["project_runs"])
+    bare = statistics.median(r["per_s"] for r in out["bare_runs"])
+    jit = out.get("bare_jit", {}).get("per_s", float("nan"))
+    ceiling = max(bare, jit) if jit == jit else bare
+    flops = out["project_runs"][0]["flops_per_step"]
+    batch = out["batch"]
+    out.update({
+        "project_img_s": project, "bare_img_s": bare, "bare_jit_img_s": jit, "ceiling_img_s": ceiling,
+        "ceiling": "jit_compile" if ceiling == jit else "tf.function",
+        "step_time_ratio": ceiling / project,            # project step time / ceiling step time
+        "flops_per_step": flops,
+        "achieved_flops_per_s": flops * project / batch,
+        "fraction_of_peak": flops * project / batch / peak["flops_per_s"],
+        "ceiling_fraction_of_peak": flops * ceiling / batch / peak["flops_per_s"],
+        "input_img_s": out["input"]["per_s"],
+        "input_ratio": out["input"]["per_s"] / project,  # target >= 5
+    })
+    return out
+
+
+def run_converter(args, workdir: str) -> Dict:
+    from benchmarks import converter
+    count = args.images or (300 if args.quick else 2500)
+    folder = os.path.join(workdir, "jpegs")
+    start = time.perf_counter()
+    total_bytes = data.write_jpeg_folder(folder, count)
+    print(f"  generated {count} JPEGs ({total_bytes / count / 1024:.0f} KiB each) in "
+          f"{time.perf_counter() - start:.0f} s", flush=True)
+    gcs = converter.start_gcs() if args.gcs else None
+    try:
+        result = converter.converter_benchmark(folder, workdir, args.convert_size, gcs)
+    finally:
+        if gcs is not None:
+            gcs.stop()
+    result.update({"jpegs": count, "jpeg_kib": total_bytes / count / 1024, "size": args.convert_size,
+                   "load_end": timing.load()})
+    for key, value in result.items():
+        if isinstance(value, dict) and "images_per_s" in value:
+            print(f"  {key}: {value['images_per_s']:.0f} img/s", flush=True)
+    return result

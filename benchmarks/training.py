@@ -1,0 +1,119 @@
+"""Training throughput of one model, measured two ways on the same networks, losses and data.
+
+project: `trainer.run.estimator(cfg, model_dir)` (TPUEstimator, use_tpu=False) trained on
+  `make_input_fn(cfg, 'train')`, as `trainer.task --mode train` runs it (minus the sample-grid
+  listener, which only acts at checkpoints). A SessionRunHook stamps the wall time after every
+  step, so the estimator's hooks, host_call summaries and session overhead all count.
+bare: the model module's own `networks(cfg)` constructors and `discriminator_loss` /
+  `generator_loss`, in one `tf.function` step with no Estimator: D update with Adam, then (after
+  it, by a control dependency, as the skeleton) a fresh forward pass and the G update; fed by
+  the same input_fn's dataset through an iterator read inside the function. With `jit` the step
+  (not the iterator read) is compiled with XLA. The same optimizer class as the project
+  (tf.compat.v1.train.AdamOptimizer), a constant learning rate, no summaries, no NaN checks.
+"""
+import shutil
+import tempfile
+import time
+from typing import Dict
+
+import tensorflow as tf
+
+from benchmarks import flops as flops_lib
+from benchmarks.timing import Schedule, WindowPlan
+from trainer import models, run as trainer_run, tpu
+from trainer.data.input_pipeline import make_input_fn
+from trainer.gan_model_fn import DISCRIMINATOR, GENERATOR, Network
+
+
+class _StepClock(tf.compat.v1.train.SessionRunHook):
+    """Stamps the wall time after each training step; stops training when the plan is done."""
+
+    def __init__(self, plan: WindowPlan):
+        self.plan = plan
+        self.graph = None
+        self.fetches = None
+
+    def begin(self):
+        self.graph = tf.compat.v1.get_default_graph()
+
+    def before_run(self, run_context):
+        if self.fetches is None:
+            self.fetches = run_context.original_args.fetches
+        return None
+
+    def after_run(self, run_context, run_values):
+        if self.plan.add(time.perf_counter()):
+            run_context.request_stop()
+
+
+def project_throughput(cfg, schedule: Schedule, workdir: str, hooks=()) -> Dict:
+    """images/s of the project's estimator path, and FLOPs per step counted from its graph."""
+    model_dir = tempfile.mkdtemp(prefix="est-", dir=workdir)
+    clock = _StepClock(WindowPlan(schedule))
+    start = time.perf_counter()
+    try:
+        trainer_run.estimator(cfg, model_dir).train(
+            make_input_fn(cfg, "train"), max_steps=10 ** 9, hooks=[clock, *hooks])
+    finally:
+        shutil.rmtree(model_dir, ignore_errors=True)
+    result = clock.plan.summary(cfg["train_batch_size"])
+    result["total_seconds"] = time.perf_counter() - start
+    counted = flops_lib.step_flops(clock.graph, clock.fetches)
+    result["flops_per_step"] = counted["flops"]
+    result["flops_by_type"] = counted["by_type"]
+    result["profiler_float_ops"] = flops_lib.profiler_flops(clock.graph)
+    return result
+
+
+def build_bare_step(model, cfg, nets, jit: bool, ordered: bool = True):
+    """-> tf.function step(features, labels) returning (d_loss, g_loss)."""
+    def variables(role):
+        return [v for net in nets.values() if net.role == role for v in net.trainable_variables]
+
+    d_vars, g_vars = variables(DISCRIMINATOR), variables(GENERATOR)
+    d_opt = tpu.optimizer(cfg["learning_rate"], cfg, name="d_adam")
+    g_opt = tpu.optimizer(cfg["learning_rate"], cfg, name="g_adam")
+
+    @tf.function(jit_compile=jit)
+    def step(features, labels):
+        with tf.GradientTape() as tape:
+            d_out = model.discriminator_loss(nets, features, labels, cfg, True)
+        d_train = d_opt.apply_gradients(zip(tape.gradient(d_out.loss, d_vars), d_vars))
+        with tf.control_dependencies([d_train] if ordered else []):
+            with tf.GradientTape() as tape:
+                g_out = model.generator_loss(nets, features, labels, cfg, True)
+            grads = tape.gradient(g_out.loss, g_vars)
+            g_opt.apply_gradients(zip(grads, g_vars))
+        return d_out.loss, g_out.loss
+
+    return step
+
+
+def bare_throughput(cfg, schedule: Schedule, jit: bool, ordered: bool = True) -> Dict:
+    """images/s of the bare tf.function step (with or without XLA)."""
+    tf.keras.backend.clear_session()
+    model = models.get(cfg["model"])
+    with tpu.network_precision(cfg):
+        nets = {name: Network(name, constructor(), record_updates=False)
+                for name, constructor in model.networks(cfg).items()}
+    dataset = make_input_fn(cfg, "train")({"batch_size": cfg["train_batch_size"]})
+    iterator = iter(dataset)
+    step = build_bare_step(model, cfg, nets, jit, ordered)
+
+    @tf.function
+    def next_step():
+        return step(*next(iterator))
+
+    plan = WindowPlan(schedule)
+    start = time.perf_counter()
+    while True:
+        d_loss, _ = next_step()
+        d_loss.numpy()
+        if plan.add(time.perf_counter()):
+            break
+    result = plan.summary(cfg["train_batch_size"])
+    result["total_seconds"] = time.perf_counter() - start
+    graph = step.get_concrete_function(*dataset.element_spec).graph
+    result["flops_per_step"] = flops_lib.step_flops(graph, graph.outputs + list(graph.control_outputs))["flops"]
+    del iterator, next_step, step
+    return result
