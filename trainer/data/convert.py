@@ -192,7 +192,7 @@ def _add(record: Dict, writer, record_set: sources.RecordSet, item: sources.Item
     if result.encoded is None:
         record["rejects"].extend([sources.printable(p), reason] for p, reason in result.rejects)
         return
-    writer.write(_example(record_set.record_kind, item, result, size).SerializeToString())
+    writer.write(_record(record_set.record_kind, item, result, size))
     record["num_examples"] += 1
     record["files_written"] += record_set.files_per_record
     record["identical_pairs"] += int(result.identical)
@@ -201,13 +201,13 @@ def _add(record: Dict, writer, record_set: sources.RecordSet, item: sources.Item
     record["label_counts"][label] = record["label_counts"].get(label, 0) + 1
 
 
-def _example(record_kind: str, item: sources.Item, result: Result, size: int):
+def _record(record_kind: str, item: sources.Item, result: Result, size: int) -> bytes:
     if record_kind == sources.RECORD_PAIR:
-        return schema.make_example(result.encoded, size, size, item.filename,
-                                   encoded_b=result.encoded_b, filename_b=item.filename_b)
+        return schema.serialize_example(result.encoded, size, size, item.filename,
+                                        encoded_b=result.encoded_b, filename_b=item.filename_b)
     if record_kind == sources.RECORD_B_HALF:
-        return schema.make_example(result.encoded_b, size, size, _opaque_name(item.filename), label=item.label)
-    return schema.make_example(result.encoded, size, size, item.filename, label=item.label)
+        return schema.serialize_example(result.encoded_b, size, size, _opaque_name(item.filename), label=item.label)
+    return schema.serialize_example(result.encoded, size, size, item.filename, label=item.label)
 
 
 def _opaque_name(filename: str) -> str:

@@ -18,6 +18,8 @@ from typing import Any, Dict, List, Optional
 
 import tensorflow as tf
 
+from trainer.data import example_wire
+
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "dataset.json"
 REJECTS_NAME = "rejects.csv"
@@ -39,31 +41,29 @@ class DataError(ValueError):
     """A dataset problem; str(error) is one line naming the file and what was expected."""
 
 
-def _bytes(value: bytes) -> tf.train.Feature:
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
-
-
-def _int(value: int) -> tf.train.Feature:
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
-
-
-def make_example(encoded: bytes, height: int, width: int, filename: str, label: int = -1,
-                 image_format: str = "png", encoded_b: Optional[bytes] = None,
-                 filename_b: str = "") -> tf.train.Example:
-    """One record; pass encoded_b for a paired record (both images share height and width)."""
+def serialize_example(encoded: bytes, height: int, width: int, filename: str, label: int = -1,
+                      image_format: str = "png", encoded_b: Optional[bytes] = None,
+                      filename_b: str = "") -> bytes:
+    """One serialised record; pass encoded_b for a paired record (both images share height
+    and width)."""
     feature = {
-        ENCODED: _bytes(encoded),
-        FORMAT: _bytes(image_format.encode()),
-        HEIGHT: _int(height),
-        WIDTH: _int(width),
-        NUM_CHANNELS: _int(CHANNELS),
-        LABEL: _int(label),
-        FILENAME: _bytes(filename.encode("utf-8")),
+        ENCODED: encoded,
+        FORMAT: image_format.encode(),
+        HEIGHT: int(height),
+        WIDTH: int(width),
+        NUM_CHANNELS: CHANNELS,
+        LABEL: int(label),
+        FILENAME: filename.encode("utf-8"),
     }
     if encoded_b is not None:
-        feature[ENCODED_B] = _bytes(encoded_b)
-        feature[FILENAME_B] = _bytes(filename_b.encode("utf-8"))
-    return tf.train.Example(features=tf.train.Features(feature=feature))
+        feature[ENCODED_B] = encoded_b
+        feature[FILENAME_B] = filename_b.encode("utf-8")
+    return example_wire.serialize(feature)
+
+
+def make_example(*args, **kwargs) -> tf.train.Example:
+    """`serialize_example`'s record as a tf.train.Example (same arguments)."""
+    return tf.train.Example.FromString(serialize_example(*args, **kwargs))
 
 
 def feature_spec(paired: bool) -> Dict[str, Any]:
