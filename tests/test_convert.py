@@ -11,7 +11,7 @@ from PIL import Image
 
 from test_convert_support import (REPO, decode, gradient, json_file, listing, make_folder, manifest,
                                   records, rejects, run_cli, save, shard_bytes)
-from trainer.data import schema
+from trainer.data import convert_parallel, schema
 from trainer.data.convert_parallel import ProgressLine
 
 SIZE = 16
@@ -112,7 +112,9 @@ def test_class_folders_become_sorted_labels(tmp_path, capsys):
     assert m["num_files_written"] + m["num_rejected"] == m["num_found"] == 7
 
 
-def test_rerun_is_byte_identical_and_shards_follow_examples_per_shard(tmp_path, capsys):
+def test_rerun_is_byte_identical_and_shards_follow_examples_per_shard(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(convert_parallel, "CHUNK_PIXEL_BYTES", SIZE * SIZE * 3)  # 4-task chunks
+    assert convert_parallel.chunk_size(SIZE) == 4  # so two workers each return several chunks
     make_folder(tmp_path / "in", 23)
     outputs = []
     for name, workers in (("one", 1), ("two", 2)):
@@ -226,6 +228,13 @@ def test_progress_records_and_temp_files_are_gone_after_a_run(tmp_path, capsys):
             "--num_workers", 1, capsys=capsys)
     assert not [n for n in os.listdir(tmp_path / "out") if n.startswith(".")]
     assert json_file(tmp_path / "out" / "dataset.json")["plan"]["options"]["size"] == SIZE
+
+
+def test_chunks_shrink_as_outputs_grow():
+    sizes = [32, 64, 128, 256, 512, 1024]
+    chunks = [convert_parallel.chunk_size(size) for size in sizes]
+    assert chunks == sorted(chunks, reverse=True) and chunks[0] == 32 and chunks[-1] == 4
+    assert all(c * s * s * 3 <= convert_parallel.CHUNK_PIXEL_BYTES for c, s in zip(chunks, sizes) if c > 4)
 
 
 def test_progress_line_only_on_a_terminal():
