@@ -84,12 +84,12 @@ def main(argv=None) -> int:
                 result = runners[variant]()
                 rates[variant].append(result["per_s"])
                 best[variant].append(result["max_per_s"])
-                print(f"  {variant:15s} {result['per_s']:8.1f} img/s  {result['per_cpu_s']:6.1f} img/cpu-s  (windows {result['min_per_s']:.1f}-"
-                      f"{result['max_per_s']:.1f}, load {timing.load()[0]}, "
+                print(f"  {variant:15s} {result['per_s']:8.3g} img/s  {result['per_cpu_s']:6.3g} img/cpu-s  (windows {result['min_per_s']:.3g}-"
+                      f"{result['max_per_s']:.3g}, load {timing.load()[0]}, "
                       f"{result.get('flops_per_step', 0) / 1e9:.2f} GFLOP/step)", flush=True)
         import statistics
-        print("medians: " + ", ".join(f"{v} {statistics.median(r):.1f}" for v, r in rates.items()))
-        print("best windows: " + ", ".join(f"{v} {max(r):.1f}" for v, r in best.items()))
+        print("medians: " + ", ".join(f"{v} {statistics.median(r):.3g}" for v, r in rates.items()))
+        print("best windows: " + ", ".join(f"{v} {max(r):.3g}" for v, r in best.items()))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0

@@ -62,24 +62,37 @@ def _cpu(who) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def converter_benchmark(folder: str, workdir: str, size: int, gcs=None) -> Dict:
-    """-> {'pil_loop': ..., 'converter_1': ..., 'converter_N': ..., ['gcs_1', 'gcs_N']}."""
+def converter_benchmark(folder: str, workdir: str, size: int, gcs=None, repeats: int = 1) -> Dict:
+    """-> {'pil_loop': ..., 'converter_1': ..., 'converter_N': ..., ['gcs_1', 'gcs_N']}; with
+    repeats > 1 the converter runs are interleaved and each entry is its median run."""
     cores = os.cpu_count() or 1
     results = {"pil_loop": pil_loop(folder, size)}
-    for workers in sorted({1, cores}):
-        out = tempfile.mkdtemp(prefix="convert-", dir=workdir)
-        try:
-            results[f"converter_{workers}"] = run_converter(folder, out, size, workers)
-        finally:
-            shutil.rmtree(out, ignore_errors=True)
+    targets = [(f"converter_{workers}", None, workers) for workers in sorted({1, cores})]
     if gcs is not None:
         bucket = gcs.bucket("bench")
-        for workers in sorted({1, cores}):
-            results[f"gcs_{workers}"] = run_converter(folder, f"{bucket}/w{workers}", size, workers)
+        targets += [(f"gcs_{workers}", f"{bucket}/w{workers}", workers) for workers in sorted({1, cores})]
+    runs = {name: [] for name, _, _ in targets}
+    for _ in range(repeats):
+        for name, output_dir, workers in targets:
+            runs[name].append(_converter_run(folder, workdir, output_dir, size, workers))
+    for name, measured in runs.items():
+        median = sorted(measured, key=lambda r: r["seconds"])[len(measured) // 2]
+        results[name] = {**median, "runs_images_per_s": [r["images_per_s"] for r in measured]}
     one = results["converter_1"]["images_per_s"]
     results["speedup_all_cores"] = results[f"converter_{cores}"]["images_per_s"] / one
     results["cores"] = cores
+    results["repeats"] = repeats
     return results
+
+
+def _converter_run(folder: str, workdir: str, output_dir: Optional[str], size: int, workers: int) -> Dict:
+    if output_dir is not None:
+        return run_converter(folder, output_dir, size, workers)
+    out = tempfile.mkdtemp(prefix="convert-", dir=workdir)
+    try:
+        return run_converter(folder, out, size, workers)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def start_gcs() -> Optional[object]:

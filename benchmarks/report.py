@@ -58,11 +58,15 @@ def table(results: Dict) -> str:
     conv = results.get("converter")
     if conv:
         parts.append(f"\nconverter: {conv['jpegs']} JPEGs (~{conv['jpeg_kib']:.0f} KiB, 400-640 px) -> "
-                     f"{conv['size']} px PNG records")
+                     f"{conv['size']} px PNG records; converter runs: median of {conv.get('repeats', 1)}")
         crow = []
         for key, value in conv.items():
             if isinstance(value, dict) and "images_per_s" in value:
-                crow.append([key, f"{value['images_per_s']:.0f}", f"{value['seconds']:.1f}"])
-        parts.append(_grid(["run", "img/s", "seconds"], crow))
+                each = " ".join(f"{r:.0f}" for r in value.get("runs_images_per_s", []))
+                crow.append([key, f"{value['images_per_s']:.0f}", f"{value['seconds']:.1f}", each])
+        parts.append(_grid(["run", "img/s", "seconds", "each run (img/s)"], crow))
         parts.append(f"all cores ({conv['cores']}) / 1 worker: {conv['speedup_all_cores']:.2f}x")
+        if "gcs_1" in conv:
+            gcs = conv[f"gcs_{conv['cores']}"]["images_per_s"] / conv["gcs_1"]["images_per_s"]
+            parts.append(f"to gs:// (local emulator), all cores / 1 worker: {gcs:.2f}x")
     return "\n".join(parts)

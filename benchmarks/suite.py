@@ -121,7 +121,9 @@ def run_converter(args, workdir: str) -> Dict:
           f"{time.perf_counter() - start:.0f} s", flush=True)
     gcs = converter.start_gcs() if args.gcs else None
     try:
-        result = converter.converter_benchmark(folder, workdir, args.convert_size, gcs)
+        # Short runs on a shared machine: at least 3, interleaved, medians reported.
+        repeats = 1 if args.quick else max(3, args.repeats)
+        result = converter.converter_benchmark(folder, workdir, args.convert_size, gcs, repeats)
     finally:
         if gcs is not None:
             gcs.stop()
