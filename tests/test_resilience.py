@@ -76,6 +76,16 @@ def test_half_written_checkpoint_falls_back_to_the_previous_one(tmp_path):
     assert run.train(cfg.replace(train_steps=6), model_dir) == 6
 
 
+def test_time_budget_stops_with_a_checkpoint_and_the_next_run_goes_on(tmp_path):
+    data = make_dataset(str(tmp_path / "d"), 32, count=8)
+    cfg = tiny_config("dcgan_32", data, "train_steps=1000", "save_checkpoints_steps=500",
+                      "max_train_minutes=0")  # stop after the first step
+    model_dir = str(tmp_path / "m")
+    assert run.train(cfg, model_dir) == 1
+    assert checkpoints.latest_step(model_dir) == 1  # saved at the stop, not at step 500
+    assert run.train(cfg, model_dir) == 2
+
+
 @pytest.fixture
 def nan_plugin(monkeypatch):
     monkeypatch.setenv("TRAINER_MODEL_PLUGINS", "nan_dcgan=nan_model")

@@ -54,6 +54,8 @@ COMMON_FIELDS: Dict[str, Field] = {
     "beta2": Field(0.999, float, min_value=0.0),
     "lr_decay_start_step": Field(None, int, min_value=0, optional=True,
                                  help="constant LR until this step, then linear decay to 0 at train_steps"),
+    "max_train_minutes": Field(None, float, min_value=0.0, optional=True,
+                               help="a train run stops after this many minutes, with a checkpoint; rerun to go on"),
     "save_checkpoints_steps": _positive_int(500),
     "keep_checkpoint_max": _positive_int(5),
     "summary_every_steps": _positive_int(100, help="scalar summaries"),

@@ -22,12 +22,31 @@ def estimator(cfg, model_dir: str, for_export: bool = False):
     return tpu.make_estimator(cfg, model_dir, model_fn, for_export=for_export)
 
 
+class TimeBudgetHook(tf.estimator.SessionRunHook):
+    """Requests a stop once `minutes` have passed since the session started; the Estimator then
+    saves a final checkpoint (and sample grid), so the next run resumes there."""
+
+    def __init__(self, minutes: float):
+        self._seconds = 60.0 * minutes
+        self._deadline = None
+
+    def after_create_session(self, session, coord):
+        self._deadline = time.monotonic() + self._seconds
+
+    def after_run(self, run_context, run_values):
+        if time.monotonic() >= self._deadline:
+            run_context.request_stop()
+
+
 def train(cfg, model_dir: str, max_steps: Optional[int] = None) -> int:
-    """Trains to `max_steps` (default train_steps), resuming from the last checkpoint."""
+    """Trains to `max_steps` (default train_steps), resuming from the last checkpoint; stops
+    earlier, with a checkpoint, after `max_train_minutes` if set."""
     config.save(cfg, model_dir)
     checkpoints.ensure_restorable(model_dir)
     est = estimator(cfg, model_dir)
+    budget = cfg["max_train_minutes"]
     est.train(make_input_fn(cfg, "train"), max_steps=max_steps or cfg["train_steps"],
+              hooks=[TimeBudgetHook(budget)] if budget is not None else None,
               saving_listeners=[sampling.SampleGridListener(cfg, model_dir)])
     return est.get_variable_value("global_step")
 
@@ -59,8 +78,11 @@ def record_metrics(model_dir: str, results: Dict[str, float]) -> str:
 def train_and_evaluate(cfg, model_dir: str) -> Dict[str, float]:
     step, results = checkpoints.latest_step(model_dir), {}
     while step < cfg["train_steps"]:
-        step = train(cfg, model_dir, max_steps=min(step + cfg["eval_every_steps"], cfg["train_steps"]))
+        target = min(step + cfg["eval_every_steps"], cfg["train_steps"])
+        step = train(cfg, model_dir, max_steps=target)
         results = evaluate(cfg, model_dir)
+        if step < target:  # max_train_minutes ran out (it applies to each training phase)
+            break
     return results
 
 
