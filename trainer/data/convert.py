@@ -7,7 +7,8 @@ options and --seed (sources.py), so a rerun writes byte-identical shards, and a 
 writes exactly the shards an uninterrupted one would have.
 
 Crash safety: each shard is written under a temporary name by this process, renamed into place
-when complete, and then given a done-record in OUT/.progress (convert_output.py). --resume skips
+when complete, and then given a done-record in OUT/.progress (convert_output.py); one shard is
+completed on a background thread while the next is written. --resume skips
 shards with a valid done-record and rewrites the rest; the manifest is written last.
 """
 import concurrent.futures
@@ -150,16 +151,31 @@ def _already_complete(out: str) -> Summary:
 
 
 def _write_shards(out: str, pending: List[Shard], options: ConvertOptions, on_shard_done):
-    """Yields (shard, done_record) as each pending shard is complete."""
+    """Yields (shard, done_record) as each pending shard is complete, in order.
+
+    A shard is completed (writer closed, which is the upload on gs://; renamed into place;
+    done-record written) on a background thread while the next shard's records are written:
+    on gs:// those are network round trips that would otherwise leave the decoding workers
+    idle. Shard i is reported only once shard i+1's records are written, before shard i+1 is
+    completed, so an interruption in on_shard_done(i) leaves exactly shards 0..i complete."""
     tasks = (item.task for shard in pending for item in shard.items)
     progress = ProgressLine(sum(len(shard.items) for shard in pending))
     try:
-        with ResultStream(tasks, options.size, options.edge_sigma, options.num_workers) as stream:
+        with ResultStream(tasks, options.size, options.edge_sigma, options.num_workers) as stream, \
+                concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="complete-shard") as completer:
             results = iter(stream)
+            completing = None  # (shard, future) of the shard before the one being written
             for shard in pending:
-                yield shard, _write_shard(out, shard, results, options.size, progress)
-                if on_shard_done:
-                    on_shard_done(shard.name)
+                writer, record = _write_records(out, shard, results, options.size, progress)
+                try:
+                    if completing is not None:
+                        yield from _reported(*completing, on_shard_done)
+                except BaseException:
+                    _discard(writer, convert_output.tmp_path(out, shard.name))
+                    raise
+                completing = shard, completer.submit(_complete_shard, out, shard.name, writer, record)
+            if completing is not None:
+                yield from _reported(*completing, on_shard_done)
     except concurrent.futures.process.BrokenProcessPool:
         raise ConvertError(f"{out}: a decoding worker process died (out of memory?); rerun with "
                            "--resume, perhaps with fewer --num_workers") from None
@@ -167,24 +183,48 @@ def _write_shards(out: str, pending: List[Shard], options: ConvertOptions, on_sh
         progress.close()
 
 
-def _write_shard(out: str, shard: Shard, results, size: int, progress: ProgressLine) -> Dict:
+def _reported(shard: Shard, completion: concurrent.futures.Future, on_shard_done):
+    yield shard, completion.result()
+    if on_shard_done:
+        on_shard_done(shard.name)
+
+
+def _write_records(out: str, shard: Shard, results, size: int, progress: ProgressLine):
+    """-> (the open writer of the shard's temporary file, its done-record so far)."""
     tmp = convert_output.tmp_path(out, shard.name)
     record = {"shard": shard.name, "num_examples": 0, "files_written": 0, "rejects": [],
               "identical_pairs": 0, "num_upscaled": 0, "label_counts": {}}
+    writer = tf.io.TFRecordWriter(tmp)
     try:
-        with tf.io.TFRecordWriter(tmp) as writer:
-            for item in shard.items:
-                result = next(results)
-                _add(record, writer, shard.record_set, item, result, size)
-                progress.advance()
+        for item in shard.items:
+            _add(record, writer, shard.record_set, item, next(results), size)
+            progress.advance()
+    except BaseException:
+        _discard(writer, tmp)
+        raise
+    return writer, record
+
+
+def _complete_shard(out: str, shard_name: str, writer, record: Dict) -> Dict:
+    tmp = convert_output.tmp_path(out, shard_name)
+    try:
+        writer.close()
     except BaseException:
         _remove_quietly(tmp)
         raise
-    final = convert_output.join(out, shard.name)
+    final = convert_output.join(out, shard_name)
     tf.io.gfile.rename(tmp, final, overwrite=True)
     record["bytes"] = tf.io.gfile.stat(final).length
-    convert_output.write_json(convert_output.progress_path(out, shard.name), record)
+    convert_output.write_json(convert_output.progress_path(out, shard_name), record)
     return record
+
+
+def _discard(writer, tmp: str) -> None:
+    try:
+        writer.close()
+    except tf.errors.OpError:
+        pass
+    _remove_quietly(tmp)
 
 
 def _add(record: Dict, writer, record_set: sources.RecordSet, item: sources.Item,
