@@ -15,6 +15,8 @@ Variants (all on the same generated dataset and real config):
   graph_gate_op / graph_gate_none   `graph` with compute_gradients' gate_gradients forced to
               GATE_OP (tf.compat.v1's default: every op's gradients wait for each other, so the
               G step also computes D's unused weight gradients) or GATE_NONE (as GradientTape)
+  graph_guard_each / graph_guard_none   `graph` with the NaN guard as one cond per gradient
+              (no wait for all gradients before the first update) or with no guard at all
 Each line also gives images per CPU-second of this process, which other load disturbs less.
 """
 import argparse
@@ -27,7 +29,7 @@ import tempfile
 import time
 
 VARIANTS = ("graph", "graph+host", "monitored", "project", "bare", "bare_unordered",
-            "graph_gate_op", "graph_gate_none")
+            "graph_gate_op", "graph_gate_none", "graph_guard_each", "graph_guard_none")
 
 
 def main(argv=None) -> int:
@@ -74,6 +76,8 @@ def main(argv=None) -> int:
             "bare_unordered": lambda: training.bare_throughput(cfg, schedule, jit=False, ordered=False),
             "graph_gate_op": lambda: graph_throughput(cfg, schedule, workdir, False, False, gate="GATE_OP"),
             "graph_gate_none": lambda: graph_throughput(cfg, schedule, workdir, False, False, gate="GATE_NONE"),
+            "graph_guard_each": lambda: graph_throughput(cfg, schedule, workdir, False, False, guard="each"),
+            "graph_guard_none": lambda: graph_throughput(cfg, schedule, workdir, False, False, guard="none"),
         }
         chosen = [v for v in args.variants.split(",") if v]
         rates = {v: [] for v in chosen}
@@ -116,7 +120,24 @@ def forced_gate(gate):
         optimizer.compute_gradients = original
 
 
-def graph_throughput(cfg, schedule, workdir, host: bool, hooks: bool, gate=None):
+@contextlib.contextmanager
+def forced_guard(guard):
+    """The skeleton's NaN guard as one cond per gradient ('each') or none at all ('none')."""
+    import tensorflow as tf
+    from trainer import gan_model_fn
+    original = gan_model_fn._zeroed_unless
+    if guard == "each":
+        gan_model_fn._zeroed_unless = lambda finite, grads: [
+            tf.cond(finite, lambda g=g: g, lambda g=g: tf.zeros_like(g)) for g in grads]
+    elif guard == "none":
+        gan_model_fn._zeroed_unless = lambda finite, grads: list(grads)
+    try:
+        yield
+    finally:
+        gan_model_fn._zeroed_unless = original
+
+
+def graph_throughput(cfg, schedule, workdir, host: bool, hooks: bool, gate=None, guard=None):
     """The skeleton's TRAIN graph built by hand from the model_fn and input_fn."""
     import tensorflow as tf
     from benchmarks import flops
@@ -139,7 +160,7 @@ def graph_throughput(cfg, schedule, workdir, host: bool, hooks: bool, gate=None)
         tf.compat.v1.set_random_seed(cfg["seed"])
         dataset = make_input_fn(cfg, "train")({"batch_size": cfg["train_batch_size"]})
         features, labels = tf.compat.v1.data.make_one_shot_iterator(dataset).get_next()
-        with forced_gate(gate):
+        with forced_gate(gate), forced_guard(guard):
             spec = model_fn(features, labels, tf.estimator.ModeKeys.TRAIN,
                             {"config": cfg, "batch_size": cfg["train_batch_size"]}, run_config)
         estimator_spec = spec.as_estimator_spec()

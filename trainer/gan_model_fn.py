@@ -83,6 +83,15 @@ def _finite(x):
     return tf.reduce_all(tf.math.is_finite(x))
 
 
+def _zeroed_unless(finite, grads):
+    """The gradients, or zeros for all of them when the loss is not finite.
+
+    One cond for all gradients: the finite branch passes them through untouched, where a
+    tf.where per gradient wrote zeros and a copy of every gradient (57M floats, pix2pix's
+    G + D: 47-62 ms against 4.5 ms per step on 2 CPU cores)."""
+    return tf.cond(finite, lambda: list(grads), lambda: [tf.zeros_like(g) for g in grads])
+
+
 def _train_op(model: GanModel, nets, features, labels, cfg, step):
     """D step, then G step; returns (train_op, scalars, images, loss_checks, g_loss)."""
     lr = learning_rate(step, cfg)
@@ -96,10 +105,7 @@ def _train_op(model: GanModel, nets, features, labels, cfg, step):
         variables = _variables(nets, role)
         grads, variables = zip(*[(g, v) for g, v in opt.compute_gradients(out.loss, var_list=variables)
                                  if g is not None])
-        # One cond for all gradients: the finite branch passes them through untouched, where a
-        # tf.where per gradient wrote zeros and a copy of every gradient (57M floats, pix2pix's
-        # G + D: 47-62 ms against 4.5 ms per step on 2 CPU cores).
-        grads = tf.cond(finite, lambda: list(grads), lambda: [tf.zeros_like(g) for g in grads])
+        grads = _zeroed_unless(finite, grads)
         return finite, tf.group(opt.apply_gradients(list(zip(grads, variables))), *_updates(nets, role))
 
     _start_phase(nets)
