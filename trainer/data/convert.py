@@ -80,9 +80,12 @@ def convert(options: ConvertOptions,
     _check_not_empty(plan, options)
     fingerprint = plan_fingerprint(options, plan)
     shards = [s for record_set in plan.record_sets for s in assign_shards(record_set, options)]
-    if not _prepare_output(out, options, fingerprint):
+    start = _prepare_output(out, options, fingerprint)
+    if start == _COMPLETE:
         return _already_complete(out)
-    records = {s.name: convert_output.finished_shard(out, s.name) for s in shards}
+    names = [s.name for s in shards]
+    # Only a resumed run can have done-records; a fresh one skips a read per shard.
+    records = convert_output.finished_shards(out, names) if start == _RESUME else dict.fromkeys(names)
     pending = [s for s in shards if records[s.name] is None]
     for shard, record in _write_shards(out, pending, options, on_shard_done):
         records[shard.name] = record
@@ -114,8 +117,12 @@ def _expectation(options: ConvertOptions) -> str:
     return "files ending in .jpg, .png, ... (see sources.IMAGE_EXTENSIONS)"
 
 
-def _prepare_output(out: str, options: ConvertOptions, fingerprint: Dict) -> bool:
-    """Makes OUT ready; False when --resume finds the dataset already complete."""
+_FRESH, _RESUME, _COMPLETE = "fresh", "resume", "complete"
+
+
+def _prepare_output(out: str, options: ConvertOptions, fingerprint: Dict) -> str:
+    """Makes OUT ready -> _FRESH, _RESUME (an interrupted run goes on) or _COMPLETE (--resume
+    found the dataset already complete)."""
     try:
         tf.io.gfile.makedirs(out)
     except tf.errors.OpError as e:
@@ -125,16 +132,16 @@ def _prepare_output(out: str, options: ConvertOptions, fingerprint: Dict) -> boo
     elif options.resume and convert_output.has_progress(out):
         convert_output.check_plan(out, fingerprint)
         convert_output.remove_temps(out)
-        return True
+        return _RESUME
     elif options.resume and convert_output.has_manifest(out):
         _check_complete_matches(out, fingerprint)
-        return False
+        return _COMPLETE
     elif convert_output.holds_dataset(out):
         raise ConvertError(f"{out}: already holds a dataset (or an unfinished conversion without "
                            "a record of its progress); pass --resume to finish an interrupted run "
                            "or --overwrite to replace it")
     convert_output.start_progress(out, fingerprint)
-    return True
+    return _FRESH
 
 
 def _check_complete_matches(out: str, fingerprint: Dict) -> None:

@@ -8,6 +8,7 @@ Layout while a conversion runs (and after a crash, for --resume):
 A finished conversion leaves OUT/<shard>..., dataset.json and, if any input was refused,
 rejects.csv; .progress is removed once dataset.json is in place.
 """
+import concurrent.futures
 import csv
 import io
 import json
@@ -141,6 +142,13 @@ def finished_shard(out: str, shard: str) -> Optional[Dict]:
     except (tf.errors.NotFoundError, json.JSONDecodeError, UnicodeDecodeError, KeyError):
         pass
     return None
+
+
+def finished_shards(out: str, shards: Sequence[str]) -> Dict[str, Optional[Dict]]:
+    """finished_shard for each name, read 16 at a time: on gs:// each is a network round trip,
+    and a large dataset has thousands of shards."""
+    with concurrent.futures.ThreadPoolExecutor(16, thread_name_prefix="done-records") as pool:
+        return dict(zip(shards, pool.map(lambda shard: finished_shard(out, shard), shards)))
 
 
 def write_rejects(out: str, rejects: Sequence[Tuple[str, str]]) -> Optional[str]:
