@@ -5,7 +5,8 @@
   fresh output folder; the whole call is timed (listing, worker start-up, writing, manifest).
 - pil_loop: the same images through a plain single-process PIL loop (open, convert RGB,
   centre-crop, LANCZOS resize, PNG-encode), the floor any converter has to beat per core.
-- gcs (optional): the converter writing to gs:// on the local emulator (tests/gcs_emulator).
+- gcs (optional): the converter writing to gs:// on the local emulator (tests/gcs_emulator), with
+  the CPU seconds the emulator and its proxy spent per run (taken from the same cores).
 The converter keeps its order and checks (EXIF, modes, rejects, manifest); the loop does not.
 """
 import io
@@ -74,7 +75,7 @@ def converter_benchmark(folder: str, workdir: str, size: int, gcs=None, repeats:
     runs = {name: [] for name, _, _ in targets}
     for _ in range(repeats):
         for name, output_dir, workers in targets:
-            runs[name].append(_converter_run(folder, workdir, output_dir, size, workers))
+            runs[name].append(_converter_run(folder, workdir, output_dir, size, workers, gcs))
     for name, measured in runs.items():
         median = sorted(measured, key=lambda r: r["seconds"])[len(measured) // 2]
         results[name] = {**median, "runs_images_per_s": [r["images_per_s"] for r in measured]}
@@ -85,9 +86,16 @@ def converter_benchmark(folder: str, workdir: str, size: int, gcs=None, repeats:
     return results
 
 
-def _converter_run(folder: str, workdir: str, output_dir: Optional[str], size: int, workers: int) -> Dict:
+def _converter_run(folder: str, workdir: str, output_dir: Optional[str], size: int, workers: int,
+                   gcs=None) -> Dict:
     if output_dir is not None:
-        return run_converter(folder, output_dir, size, workers)
+        before = gcs.cpu_seconds() if gcs is not None else None
+        result = run_converter(folder, output_dir, size, workers)
+        after = gcs.cpu_seconds() if gcs is not None else None
+        if before is not None and after is not None:
+            # fake-gcs-server + proxy: on a real bucket this is not spent on these cores.
+            result["emulator_cpu_s"] = after - before
+        return result
     out = tempfile.mkdtemp(prefix="convert-", dir=workdir)
     try:
         return run_converter(folder, out, size, workers)

@@ -63,10 +63,17 @@ def table(results: Dict) -> str:
         for key, value in conv.items():
             if isinstance(value, dict) and "images_per_s" in value:
                 each = " ".join(f"{r:.0f}" for r in value.get("runs_images_per_s", []))
-                crow.append([key, f"{value['images_per_s']:.0f}", f"{value['seconds']:.1f}", each])
-        parts.append(_grid(["run", "img/s", "seconds", "each run (img/s)"], crow))
+                emulator = value.get("emulator_cpu_s")
+                crow.append([key, f"{value['images_per_s']:.0f}", f"{value['seconds']:.1f}",
+                             "" if emulator is None else f"{emulator:.2f}", each])
+        parts.append(_grid(["run", "img/s", "seconds", "emulator CPU-s", "each run (img/s)"], crow))
         parts.append(f"all cores ({conv['cores']}) / 1 worker: {conv['speedup_all_cores']:.2f}x")
         if "gcs_1" in conv:
             gcs = conv[f"gcs_{conv['cores']}"]["images_per_s"] / conv["gcs_1"]["images_per_s"]
-            parts.append(f"to gs:// (local emulator), all cores / 1 worker: {gcs:.2f}x")
+            line = f"to gs:// (local emulator), all cores / 1 worker: {gcs:.2f}x"
+            spent = [conv[k].get("emulator_cpu_s") for k in ("gcs_1", f"gcs_{conv['cores']}")]
+            if None not in spent:
+                line += (f" (emulator + proxy used {spent[0]:.2f} / {spent[1]:.2f} CPU-s per run on "
+                         "these cores; a real bucket does that work elsewhere)")
+            parts.append(line)
     return "\n".join(parts)

@@ -77,3 +77,16 @@ def test_derived_ratios_use_the_faster_bare_step_as_ceiling():
     assert derived["input_ratio"] == pytest.approx(10.0)
     out["bare_jit"] = {"per_s": float("nan")}
     assert not math.isnan(suite.derive(out, {"flops_per_s": 100e9})["ceiling_img_s"])
+
+
+def test_converter_benchmark_accounts_every_image_and_the_emulators_cpu(gcs, tmp_path):
+    from benchmarks import converter, data, report
+    folder = tmp_path / "jpegs"
+    data.write_jpeg_folder(str(folder), 12, workers=1)
+    results = converter.converter_benchmark(str(folder), str(tmp_path), 32, gcs=gcs, repeats=1)
+    runs = [v for v in results.values() if isinstance(v, dict) and "images_per_s" in v]
+    assert {r["images"] for r in runs} == {12} and len(runs) == 1 + 2 * len({1, results["cores"]})
+    assert all(r["emulator_cpu_s"] >= 0 for k, r in results.items() if k.startswith("gcs_"))
+    assert not any("emulator_cpu_s" in r for k, r in results.items() if k.startswith("converter_"))
+    text = report.table({"converter": {**results, "jpegs": 12, "jpeg_kib": 40, "size": 32}})
+    assert "emulator CPU-s" in text and "emulator + proxy used" in text

@@ -165,3 +165,14 @@ def test_start_emulator_outside_pytest_restores_env_and_stops(gcs):
     assert not other.running
     assert dict(os.environ) == before
     assert elapsed < 5, f"emulator took {elapsed:.2f} s to start"
+
+
+def test_cpu_seconds_counts_the_emulators_work(gcs, gcs_bucket):
+    before = gcs.cpu_seconds()
+    if before is None:
+        pytest.skip("no /proc here")
+    payload = os.urandom(16 << 20)
+    for i in range(3):
+        with tf.io.gfile.GFile(f"{gcs_bucket}/cpu/{i}", "wb") as f:
+            f.write(payload)
+    assert gcs.cpu_seconds() > before
