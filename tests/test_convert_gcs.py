@@ -52,3 +52,14 @@ def test_paired_overwrite_on_gcs(gcs_bucket, tmp_path, capsys):
     assert convert_output.shard_files(out) == ["train-00000-of-00002.tfrecord",
                                                "train-00001-of-00002.tfrecord"]
     assert schema.read_manifest(out)["num_examples"] == 3
+
+
+@pytest.mark.parametrize("where", ["gs", "local"])
+def test_json_files_replace_old_ones_and_leave_no_temporary_file(where, gcs_bucket, tmp_path):
+    folder = f"{gcs_bucket}/meta" if where == "gs" else str(tmp_path / "meta")
+    tf.io.gfile.makedirs(folder)
+    path = f"{folder}/state.json"
+    schema.write_json_atomically(path, {"shards": 1})
+    schema.write_json_atomically(path, {"shards": 2, "name": "faces"})
+    assert convert_output.read_json(path) == {"name": "faces", "shards": 2}
+    assert tf.io.gfile.listdir(folder) == ["state.json"]

@@ -93,10 +93,7 @@ def _remove_if_exists(path: str) -> None:
 
 
 def write_json(path: str, value) -> None:
-    """Written under a temporary name and renamed: a reader never sees half a file."""
-    with tf.io.gfile.GFile(path + ".tmp", "w") as f:
-        json.dump(value, f, indent=1, sort_keys=True)
-    tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
+    schema.write_json_atomically(path, value)
 
 
 def read_json(path: str):

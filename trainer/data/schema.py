@@ -106,11 +106,19 @@ def manifest_path(data_dir: str) -> str:
 def write_manifest(data_dir: str, manifest: Dict[str, Any]) -> str:
     manifest = {"schema_version": SCHEMA_VERSION, **manifest}
     path = manifest_path(data_dir)
-    tmp = path + ".tmp"
-    with tf.io.gfile.GFile(tmp, "w") as f:
-        json.dump(manifest, f, indent=2, sort_keys=True)
-    tf.io.gfile.rename(tmp, path, overwrite=True)
+    write_json_atomically(path, manifest, indent=2)
     return path
+
+
+def write_json_atomically(path: str, value, indent: int = 1) -> None:
+    """A reader sees the whole file or none of it. Locally: written under a temporary name and
+    renamed. On gs:// an object appears only once its upload is complete, and a rename there is
+    a copy plus a delete (more round trips for nothing), so the object is written directly."""
+    target = path if path.startswith("gs://") else path + ".tmp"
+    with tf.io.gfile.GFile(target, "w") as f:
+        json.dump(value, f, indent=indent, sort_keys=True)
+    if target != path:
+        tf.io.gfile.rename(target, path, overwrite=True)
 
 
 REQUIRED_MANIFEST_KEYS = ("schema_version", "mode", "num_examples", "height", "width", "channels", "shards")
