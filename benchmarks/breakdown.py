@@ -28,6 +28,8 @@ import sys
 import tempfile
 import time
 
+import trainer  # noqa: F401  (before TensorFlow: its CPU kernel choice)
+
 VARIANTS = ("graph", "graph+host", "monitored", "project", "bare", "bare_unordered",
             "graph_gate_op", "graph_gate_none", "graph_guard_each", "graph_guard_none")
 

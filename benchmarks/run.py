@@ -21,6 +21,7 @@ import sys
 import tempfile
 
 # No TensorFlow at import: the converter's spawned workers re-import this module.
+import trainer  # noqa: F401  (before TensorFlow: its CPU kernel choice)
 from benchmarks.suite import MODELS, ROOT
 
 SECTIONS = (*MODELS, "converter")

@@ -13,6 +13,8 @@ os.environ.setdefault("GCS_RETRY_CONFIG_MAX_RETRIES", "2")
 # a training run against the emulator (tests/test_cloud_e2e.py). Read at import time too.
 os.environ.setdefault("GCS_READ_CACHE_BLOCK_SIZE_MB", "1")
 
+import trainer  # noqa: E402,F401  (sets TF_ENABLE_ONEDNN_OPTS, which TensorFlow reads at import)
+
 import pytest  # noqa: E402
 
 try:  # the repository root is on sys.path (tests/__init__.py, pythonpath config, python -m)
