@@ -88,10 +88,10 @@ def converter_benchmark(folder: str, workdir: str, size: int, gcs=None, repeats:
 
 def _converter_run(folder: str, workdir: str, output_dir: Optional[str], size: int, workers: int,
                    gcs=None) -> Dict:
-    if output_dir is not None:
-        before = gcs.cpu_seconds() if gcs is not None else None
+    if output_dir is not None:  # gs:// on the emulator
+        before = gcs.cpu_seconds()
         result = run_converter(folder, output_dir, size, workers)
-        after = gcs.cpu_seconds() if gcs is not None else None
+        after = gcs.cpu_seconds()
         if before is not None and after is not None:
             # fake-gcs-server + proxy: on a real bucket this is not spent on these cores.
             result["emulator_cpu_s"] = after - before

@@ -1,4 +1,9 @@
-"""The pins that keep Estimator available: TensorFlow 2.15.1 (the last release with it), numpy<2."""
+"""The pins that keep Estimator available: TensorFlow 2.15.1 (the last release with it), numpy<2;
+and the CPU kernels importing trainer selects."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import tensorflow as tf
 
@@ -13,16 +18,12 @@ def test_numpy_is_below_2():
 
 
 def test_constraints_file_pins_the_same_versions():
-    import os
     path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "requirements", "constraints.txt")
     lines = {line.strip() for line in open(path) if line.strip() and not line.startswith("#")}
     assert "tensorflow==2.15.1" in lines and "numpy<2" in lines
 
 
 def _onednn_on(env_value=None) -> bool:
-    import os
-    import subprocess
-    import sys
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     if env_value is not None:
         env["TF_ENABLE_ONEDNN_OPTS"] = env_value

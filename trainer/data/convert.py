@@ -222,7 +222,7 @@ def _complete_shard(out: str, shard_name: str, writer, record: Dict) -> Dict:
     final = convert_output.join(out, shard_name)
     tf.io.gfile.rename(tmp, final, overwrite=True)
     record["bytes"] = tf.io.gfile.stat(final).length
-    convert_output.write_json(convert_output.progress_path(out, shard_name), record)
+    schema.write_json_atomically(convert_output.progress_path(out, shard_name), record)
     return record
 
 

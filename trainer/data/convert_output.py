@@ -92,10 +92,6 @@ def _remove_if_exists(path: str) -> None:
         tf.io.gfile.remove(path)
 
 
-def write_json(path: str, value) -> None:
-    schema.write_json_atomically(path, value)
-
-
 def read_json(path: str):
     with tf.io.gfile.GFile(path, "r") as f:
         return json.load(f)
@@ -103,7 +99,7 @@ def read_json(path: str):
 
 def start_progress(out: str, plan: Dict) -> None:
     tf.io.gfile.makedirs(join(out, PROGRESS_DIR))
-    write_json(plan_path(out), plan)
+    schema.write_json_atomically(plan_path(out), plan)
 
 
 def check_plan(out: str, plan: Dict) -> None:
