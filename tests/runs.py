@@ -42,6 +42,17 @@ def event_tags(model_dir: str) -> Dict[str, set]:
     return tags
 
 
+def graph_events(logdir: str):
+    """(graph_def events, meta_graph_def events, summary values) over logdir's event files."""
+    graphs = metas = values = 0
+    for path in glob.glob(os.path.join(logdir, "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            graphs += bool(event.graph_def)
+            metas += bool(event.meta_graph_def)
+            values += len(event.summary.value)
+    return graphs, metas, values
+
+
 def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     """python -m trainer.task ARGS in a subprocess (real exit codes and stderr)."""
     env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"}

@@ -10,7 +10,7 @@ import tensorflow as tf
 from PIL import Image
 
 from datasets import make_dataset
-from runs import changed, checkpoint_values, event_tags, tiny_config
+from runs import changed, checkpoint_values, event_tags, graph_events, tiny_config
 from trainer import run
 from trainer.models import dcgan
 
@@ -74,6 +74,7 @@ def test_two_steps_per_shipped_config(name, data_dirs, tmp_path):
     assert all(np.isfinite(v).all() for v in after.values() if v.dtype.kind == "f")
 
     tags = event_tags(model_dir)
+    assert graph_events(model_dir)[:2] == (0, 0)  # tensorboard_graph: false (trainer/event_files.py)
     for scalar in ("d_loss", "d_loss_real", "d_loss_fake", "g_loss", "learning_rate", "samples"):
         assert scalar in tags, scalar
     grids = sorted(glob.glob(os.path.join(model_dir, "samples", "step_*.png")))

@@ -60,6 +60,7 @@ COMMON_FIELDS: Dict[str, Field] = {
     "keep_checkpoint_max": _positive_int(5),
     "summary_every_steps": _positive_int(100, help="scalar summaries"),
     "image_summary_every_steps": _positive_int(500),
+    "tensorboard_graph": Field(False, bool, help="write the graph for TensorBoard's Graphs tab (slow to start with pure-Python protobuf; trainer/event_files.py)"),
     "sample_grid_size": _positive_int(8, help="the N of the N x N sample grids"),
     "num_samples": _positive_int(64, help="predict: how many samples or outputs to write"),
     "shuffle_buffer": _positive_int(2048),

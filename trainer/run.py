@@ -11,7 +11,7 @@ from typing import Dict, List, Optional
 import numpy as np
 import tensorflow as tf
 
-from trainer import checkpoints, config, images, models, sampling, tpu
+from trainer import checkpoints, config, event_files, images, models, sampling, tpu
 from trainer.data.input_pipeline import make_input_fn
 from trainer.gan_model_fn import model_fn
 
@@ -44,6 +44,7 @@ def train(cfg, model_dir: str, max_steps: Optional[int] = None) -> int:
     config.save(cfg, model_dir)
     checkpoints.ensure_restorable(model_dir)
     est = estimator(cfg, model_dir)
+    event_files.prepare(est.model_dir, write_graph=cfg["tensorboard_graph"])
     budget = cfg["max_train_minutes"]
     est.train(make_input_fn(cfg, "train"), max_steps=max_steps or cfg["train_steps"],
               hooks=[TimeBudgetHook(budget)] if budget is not None else None,
@@ -54,7 +55,9 @@ def train(cfg, model_dir: str, max_steps: Optional[int] = None) -> int:
 def evaluate(cfg, model_dir: str) -> Dict[str, float]:
     """Runs eval_steps batches of eval_data, then the sample-quality metrics (trainer/quality);
     appends the result to model_dir/metrics.json."""
-    results = estimator(cfg, model_dir).evaluate(make_input_fn(cfg, "eval"), steps=cfg["eval_steps"])
+    est = estimator(cfg, model_dir)
+    event_files.prepare(est.eval_dir(), write_graph=cfg["tensorboard_graph"])
+    results = est.evaluate(make_input_fn(cfg, "eval"), steps=cfg["eval_steps"])
     results = {k: (int(v) if k == "global_step" else float(v)) for k, v in results.items()}
     from trainer.quality import evaluation  # SWD, MS-SSIM, FID/KID of generated samples (DCGAN)
     results.update(evaluation.evaluate(cfg, model_dir))
