@@ -17,6 +17,8 @@ Variants (all on the same generated dataset and real config):
               G step also computes D's unused weight gradients) or GATE_NONE (as GradientTape)
   graph_guard_each / graph_guard_none   `graph` with the NaN guard as one cond per gradient
               (no wait for all gradients before the first update) or with no guard at all
+  graph_grappler2   `graph` with Grappler's default two optimizer passes (the Estimator's
+              session config asks for one; tf.function, the bare step, runs two)
 Each line also gives images per CPU-second of this process, which other load disturbs less.
 """
 import argparse
@@ -31,7 +33,7 @@ import time
 import trainer  # noqa: F401  (before TensorFlow: its CPU kernel choice)
 
 VARIANTS = ("graph", "graph+host", "monitored", "project", "bare", "bare_unordered",
-            "graph_gate_op", "graph_gate_none", "graph_guard_each", "graph_guard_none")
+            "graph_gate_op", "graph_gate_none", "graph_guard_each", "graph_guard_none", "graph_grappler2")
 
 
 def main(argv=None) -> int:
@@ -80,6 +82,7 @@ def main(argv=None) -> int:
             "graph_gate_none": lambda: graph_throughput(cfg, schedule, workdir, False, False, gate="GATE_NONE"),
             "graph_guard_each": lambda: graph_throughput(cfg, schedule, workdir, False, False, guard="each"),
             "graph_guard_none": lambda: graph_throughput(cfg, schedule, workdir, False, False, guard="none"),
+            "graph_grappler2": lambda: graph_throughput(cfg, schedule, workdir, False, False, grappler_passes=2),
         }
         chosen = [v for v in args.variants.split(",") if v]
         rates = {v: [] for v in chosen}
@@ -139,7 +142,7 @@ def forced_guard(guard):
         gan_model_fn._zeroed_unless = original
 
 
-def graph_throughput(cfg, schedule, workdir, host: bool, hooks: bool, gate=None, guard=None):
+def graph_throughput(cfg, schedule, workdir, host: bool, hooks: bool, gate=None, guard=None, grappler_passes=None):
     """The skeleton's TRAIN graph built by hand from the model_fn and input_fn."""
     import tensorflow as tf
     from benchmarks import flops
@@ -150,13 +153,15 @@ def graph_throughput(cfg, schedule, workdir, host: bool, hooks: bool, gate=None,
 
     model_dir = tempfile.mkdtemp(prefix="graph-", dir=workdir)
     run_config = tpu.run_config(cfg, model_dir)
-    session_config = tpu.make_estimator(cfg, model_dir, model_fn).config.session_config
+    session_config = tf.compat.v1.ConfigProto()
+    session_config.CopyFrom(tpu.make_estimator(cfg, model_dir, model_fn).config.session_config)
     threads = tf.config.threading.get_intra_op_parallelism_threads()
     if threads:
-        session_config = tf.compat.v1.ConfigProto()
-        session_config.CopyFrom(tpu.make_estimator(cfg, model_dir, model_fn).config.session_config)
         session_config.intra_op_parallelism_threads = threads
         session_config.inter_op_parallelism_threads = threads
+    if grappler_passes == 2:
+        rewrite = session_config.graph_options.rewrite_options
+        rewrite.meta_optimizer_iterations = rewrite.TWO
     plan = WindowPlan(schedule)
     with tf.Graph().as_default():
         tf.compat.v1.set_random_seed(cfg["seed"])
