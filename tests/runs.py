@@ -4,7 +4,7 @@ import glob
 import os
 import subprocess
 import sys
-from typing import Dict, List, Sequence
+from typing import Dict, Iterator, List, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -32,24 +32,28 @@ def changed(before: Dict[str, np.ndarray], after: Dict[str, np.ndarray], prefix:
     return [n for n in names if not np.array_equal(before[n], after[n])]
 
 
+def events(logdir: str) -> Iterator:
+    """Every Event of every event file directly in logdir (v1 and v2 files, any order)."""
+    for path in glob.glob(os.path.join(logdir, "events.out.tfevents.*")):
+        yield from tf.compat.v1.train.summary_iterator(path)
+
+
 def event_tags(model_dir: str) -> Dict[str, set]:
     """tag -> {steps} over all event files in model_dir."""
     tags: Dict[str, set] = {}
-    for path in glob.glob(os.path.join(model_dir, "events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for value in event.summary.value:
-                tags.setdefault(value.tag, set()).add(event.step)
+    for event in events(model_dir):
+        for value in event.summary.value:
+            tags.setdefault(value.tag, set()).add(event.step)
     return tags
 
 
 def graph_events(logdir: str):
     """(graph_def events, meta_graph_def events, summary values) over logdir's event files."""
     graphs = metas = values = 0
-    for path in glob.glob(os.path.join(logdir, "events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            graphs += bool(event.graph_def)
-            metas += bool(event.meta_graph_def)
-            values += len(event.summary.value)
+    for event in events(logdir):
+        graphs += bool(event.graph_def)
+        metas += bool(event.meta_graph_def)
+        values += len(event.summary.value)
     return graphs, metas, values
 
 

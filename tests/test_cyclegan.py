@@ -9,7 +9,6 @@ b2a signatures turn PNG bytes into PNG bytes of the model size.
 The runs use 64 px, widths 8 (configs/tiny.yaml) and, for the CycleGAN configs, one residual
 block (the graph of six takes much longer to build and write): the block count is covered by
 the shape and parameter-count tests."""
-import glob
 import io
 import json
 import os
@@ -21,7 +20,7 @@ import tensorflow as tf
 from PIL import Image
 
 from datasets import make_dataset
-from runs import changed, checkpoint_values, event_tags, tiny_config
+from runs import changed, checkpoint_values, event_tags, events, tiny_config
 from trainer import config, gan_model_fn, run
 from trainer.models import cyclegan
 from trainer.models import cyclegan_networks as nets_lib
@@ -128,11 +127,10 @@ def test_pair_errors_are_nan_exactly_for_examples_without_a_true_counterpart():
 def event_values(model_dir, tag):
     """step -> value of a scalar tag over all event files."""
     values = {}
-    for path in glob.glob(os.path.join(model_dir, "events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for value in event.summary.value:
-                if value.tag == tag:
-                    values[event.step] = float(tf.make_ndarray(value.tensor))
+    for event in events(model_dir):
+        for value in event.summary.value:
+            if value.tag == tag:
+                values[event.step] = float(tf.make_ndarray(value.tensor))
     return values
 
 

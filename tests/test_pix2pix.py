@@ -3,7 +3,6 @@ counts, the test-time switch, and one 2-step run through TPUEstimator(use_tpu=Fa
 evaluate (metrics.json with l1/psnr/ssim and the output = input baselines), predict (from the
 records and from a plain folder, index.html links), export (PNG bytes in, PNG bytes out) and
 trainer.translate on a folder with the exported SavedModel."""
-import glob
 import html.parser
 import io
 import json
@@ -15,7 +14,7 @@ import tensorflow as tf
 from PIL import Image
 
 from datasets import make_dataset
-from runs import changed, checkpoint_values, event_tags, tiny_config
+from runs import changed, checkpoint_values, event_tags, events, tiny_config
 from trainer import run, translate
 from trainer.config import ConfigError
 from trainer.models import pix2pix, pix2pix_networks
@@ -186,11 +185,10 @@ def test_two_steps_change_weights_and_write_summaries(trained):
                 "input_output_target"):
         assert tag in tags, tag
     row = None
-    for path in glob.glob(os.path.join(model_dir, "events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for value in event.summary.value:
-                if value.tag == "input_output_target":
-                    row = tf.make_ndarray(value.tensor)
+    for event in events(model_dir):
+        for value in event.summary.value:
+            if value.tag == "input_output_target":
+                row = tf.make_ndarray(value.tensor)
     height, width = read_rgb(row[2]).shape[:2]  # [width, height, PNG, ...]
     assert (height, width) == (2 * RES, 2 * 3 * RES)  # a 2x2 grid of input | output | target rows
     assert os.path.exists(os.path.join(model_dir, "samples", "latest.png"))

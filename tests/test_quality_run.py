@@ -2,7 +2,6 @@
 TensorBoard, the same numbers twice; the CLI modes; and the gallery opened in headless
 Chromium (Debian's package) through the DevTools protocol: no console errors, and every image
 decodes (naturalWidth > 0), served over http and straight from disk."""
-import glob
 import json
 import os
 import shutil
@@ -13,7 +12,6 @@ import urllib.request
 
 import numpy as np
 import pytest
-import tensorflow as tf
 import websocket  # websocket-client (requirements/test.txt)
 from PIL import Image
 
@@ -49,9 +47,8 @@ def test_evaluate_records_quality_metrics_deterministically(trained):
     again = evaluation.evaluate(cfg, model_dir)
     assert {k: again[k] for k in QUALITY_KEYS} == {k: first[k] for k in QUALITY_KEYS}
     tags = set()
-    for path in glob.glob(os.path.join(model_dir, evaluation.SUMMARY_DIR, "events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            tags.update(v.tag for v in event.summary.value if event.step == 2)
+    for event in runs.events(os.path.join(model_dir, evaluation.SUMMARY_DIR)):
+        tags.update(v.tag for v in event.summary.value if event.step == 2)
     assert {"quality/swd_avg", "quality/fid", "quality/kid", "quality/msssim_fake"} <= tags
     assert evaluation.evaluate(cfg.replace(quality_metrics=False), model_dir) == {}
 

@@ -32,8 +32,8 @@ def prepare(logdir: str, write_graph: bool) -> None:
     cache = tf.compat.v1.summary.FileWriterCache
     with cache._lock:
         current = cache._cache.get(logdir)
-        if current is not None and isinstance(current, GraphlessFileWriter) != write_graph:
-            return
+        if current is not None and isinstance(current, GraphlessFileWriter) == (not write_graph):
+            return  # already the kind asked for
         if current is not None:  # left by an earlier run in this process with the other setting
             current.close()
             del cache._cache[logdir]
