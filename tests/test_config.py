@@ -37,9 +37,10 @@ def test_config_is_frozen(tmp_path):
 
 def test_set_values_are_typed(tmp_path):
     cfg = config.build([write(tmp_path, "a.yaml", "model: dcgan\n")],
-                       ["learning_rate=1e-4", "use_tpu=true", "train_steps=12", "tpu=my-tpu"])
+                       ["learning_rate=1e-4", "use_tpu=true", "train_steps=12", "iterations_per_loop=4",
+                        "tpu=my-tpu"])
     assert cfg.learning_rate == pytest.approx(1e-4) and cfg.use_tpu is True
-    assert cfg.train_steps == 12 and cfg.tpu == "my-tpu"
+    assert cfg.train_steps == 12 and cfg.iterations_per_loop == 4 and cfg.tpu == "my-tpu"
 
 
 @pytest.mark.parametrize("text, sets, expected", [
@@ -105,6 +106,62 @@ def test_every_shipped_yaml_has_a_header_and_validates(path):
         cfg = config.build([os.path.join(CONFIGS, "dcgan_64.yaml"), path])
         for key, value in data.items():
             assert cfg[key] == value
+
+
+def model_configs():
+    """The full shipped configs: every YAML that sets a model (not the tpu/tiny/demo overlays)."""
+    return [p for p in shipped_configs() if "model" in config.read_yaml(p)]
+
+
+@pytest.mark.parametrize("path", model_configs(), ids=os.path.basename)
+def test_every_shipped_model_config_builds_on_tpu(path):
+    model = config.read_yaml(path)["model"]
+    if not models.available(model):
+        pytest.skip(f"model {model} not present")
+    cfg = config.build([path, os.path.join(CONFIGS, "tpu.yaml")])
+    assert cfg.use_tpu and cfg.iterations_per_loop == 500
+
+
+@pytest.mark.parametrize("key", list(config.LOOP_BOUNDARY_KEYS))
+def test_on_tpu_step_counts_off_the_loop_boundaries_are_refused(tmp_path, key):
+    steps = {"train_steps": 3000, "eval_every_steps": 1000, "save_checkpoints_steps": 500, key: 750}
+    model = write(tmp_path, "model.yaml", "model: dcgan\n" + "".join(f"{k}: {v}\n" for k, v in steps.items()))
+    tpu = write(tmp_path, "tpu.yaml", "use_tpu: true\niterations_per_loop: 500\n")
+    with pytest.raises(ConfigError) as info:
+        config.build([model, tpu])
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(f"{model}: key {key!r}: 750 is not a multiple of iterations_per_loop (500, from {tpu})")
+    assert message.endswith("use a multiple of 500")
+
+
+def test_loop_boundary_error_names_the_layer_that_set_each_value(tmp_path):
+    model = write(tmp_path, "model.yaml", "model: dcgan\n")
+    with pytest.raises(ConfigError, match=r"^--set: key 'eval_every_steps': 1000 is not a multiple of "
+                                          r"iterations_per_loop \(300, from --set\)"):
+        config.build([model], ["use_tpu=true", "iterations_per_loop=300", "eval_every_steps=1000",
+                               "save_checkpoints_steps=600", "train_steps=3000"])
+    with pytest.raises(ConfigError, match=r"^defaults: key 'save_checkpoints_steps': 500 is not a multiple of "
+                                          r"iterations_per_loop \(300, from --set\)"):
+        config.build([model], ["use_tpu=true", "iterations_per_loop=300"])
+
+
+def test_on_tpu_multiples_of_the_loop_are_accepted(tmp_path):
+    model = write(tmp_path, "model.yaml", "model: dcgan\ntrain_steps: 3000\neval_every_steps: 1500\n"
+                                          "save_checkpoints_steps: 750\n")
+    cfg = config.build([model], ["use_tpu=true", "iterations_per_loop=750"])
+    assert (cfg.train_steps, cfg.eval_every_steps, cfg.save_checkpoints_steps) == (3000, 1500, 750)
+
+
+def test_off_tpu_step_counts_are_not_checked_against_the_loop(tmp_path):
+    model = write(tmp_path, "model.yaml", "model: dcgan\ntrain_steps: 7\neval_every_steps: 3\n"
+                                          "save_checkpoints_steps: 2\niterations_per_loop: 500\n")
+    assert config.build([model]).train_steps == 7
+    tiny_on_tpu = [os.path.join(CONFIGS, name) for name in ("dcgan_32.yaml", "tiny.yaml", "tpu.yaml")]
+    assert config.build(tiny_on_tpu, ["use_tpu=false"]).save_checkpoints_steps == 2
+    with pytest.raises(ConfigError, match="key 'save_checkpoints_steps': 2 is not a multiple"):
+        config.build(tiny_on_tpu)  # tests that run tiny.yaml on TPU also set iterations_per_loop=2
+    assert config.build(tiny_on_tpu, ["iterations_per_loop=2"]).use_tpu
 
 
 def test_arch_keys_cover_the_variables_shape():

@@ -3,7 +3,9 @@
 Every key is declared once, with its type and allowed values: the keys shared by all models
 live in COMMON_FIELDS, and each model module declares its own in `CONFIG_FIELDS`. An unknown
 key, a wrong type or a value out of range is a ConfigError whose one-line message names the
-key, the file (or `--set`) it came from, and what is allowed.
+key, the file (or `--set`) it came from, and what is allowed. On TPU, the step counts that fall
+between loops (checkpoints, evaluations, the end of training) must be multiples of
+iterations_per_loop.
 
 TPUEstimator reserves `params['batch_size']` (the per-core batch on TPU), so configs say
 `train_batch_size` / `eval_batch_size` / `predict_batch_size`: global batch sizes.
@@ -83,7 +85,7 @@ COMMON_FIELDS: Dict[str, Field] = {
     "tpu": Field(None, str, optional=True, help="TPU name, or 'local' on a TPU VM"),
     "zone": Field(None, str, optional=True),
     "project": Field(None, str, optional=True),
-    "iterations_per_loop": _positive_int(100),
+    "iterations_per_loop": _positive_int(100, help="TPU: steps per session.run; see LOOP_BOUNDARY_KEYS"),
     "num_shards": Field(None, int, min_value=1, optional=True, help="TPU cores; None = all"),
     "precision": Field("float32", str, choices=("float32", "bfloat16"),
                        help="compute dtype of the networks; losses and summaries stay float32"),
@@ -246,7 +248,26 @@ def build(config_paths: Sequence[str] = (), overrides: Iterable[str] = (),
             model.validate(values)
         except ConfigError as e:
             raise ConfigError(f"{_source_of(getattr(e, 'key', ''), layers)}: {e}") from None
+    if values["use_tpu"]:  # CPU/GPU runs one step per session.run: any step count falls between runs
+        _check_loop_boundaries(values, layers)
     return Config(values)
+
+
+# TPUEstimator runs iterations_per_loop steps per session.run, and these happen only between runs.
+LOOP_BOUNDARY_KEYS = {
+    "save_checkpoints_steps": "checkpoints happen only between loops",
+    "eval_every_steps": "evaluations happen only between loops",
+    "train_steps": "training stops only between loops",
+}
+
+
+def _check_loop_boundaries(values: Mapping, layers) -> None:
+    loop = values["iterations_per_loop"]
+    for key, reason in LOOP_BOUNDARY_KEYS.items():
+        if values[key] % loop:
+            raise ConfigError(f"{_source_of(key, layers)}: key {key!r}: {values[key]} is not a multiple of "
+                              f"iterations_per_loop ({loop}, from {_source_of('iterations_per_loop', layers)}); "
+                              f"on TPU {reason}: use a multiple of {loop}")
 
 
 def _source_of(key: str, layers) -> str:
