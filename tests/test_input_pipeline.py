@@ -178,11 +178,45 @@ class FakeHostContext:
         return ("/job:worker/task:%d" % self._host, self._host, 1)
 
 
-def test_multi_host_reads_disjoint_shard_subsets(tmp_path):
-    data = make_dataset(str(tmp_path / "d"), 16, count=8, shards=4)
-    names = []
+def host_names(data, num_hosts, host, training=False, take=None):
+    ds = input_pipeline.load_examples(data, training=training, context=FakeHostContext(num_hosts, host))
+    return [ex["filename"].numpy() for ex in (ds.take(take) if take else ds)]
+
+
+def test_multi_host_with_enough_shards_reads_only_its_own_files(tmp_path):
+    data = make_dataset(str(tmp_path / "d"), 16, count=10, shards=4)  # files of 3, 3, 3 and 1 records
+    files = [[f"img/{i}.png".encode() for i in range(lo, min(lo + 3, 10))] for lo in range(0, 12, 3)]
     for host in range(2):
-        ds = input_pipeline.load_examples(data, context=FakeHostContext(2, host))
-        names.append({ex["filename"].numpy() for ex in ds})
-    assert names[0] and names[1] and not names[0] & names[1]
-    assert len(names[0] | names[1]) == 8
+        names = host_names(data, 2, host)
+        assert sorted(names) == sorted(files[host] + files[host + 2])  # files.shard(2, host): files host, host+2
+
+
+@pytest.mark.parametrize("shards, num_hosts", [(1, 2), (1, 4), (3, 4)])
+def test_multi_host_with_fewer_shards_than_hosts_shards_records(tmp_path, shards, num_hosts):
+    data = make_dataset(str(tmp_path / "d"), 16, count=10, shards=shards)
+    every = {f"img/{i}.png".encode() for i in range(10)}
+    subsets = []
+    for host in range(num_hosts):
+        names = host_names(data, num_hosts, host)
+        assert len(names) == len(set(names)) and len(names) in (10 // num_hosts, -(-10 // num_hosts))
+        subsets.append(set(names))
+    assert set().union(*subsets) == every and sum(map(len, subsets)) == 10  # disjoint, covering
+    for host, subset in enumerate(subsets):  # training: endless, and still only this host's records
+        streamed = host_names(data, num_hosts, host, training=True, take=8 * len(subset))
+        assert set(streamed) == subset
+
+
+def test_multi_host_input_fn_yields_batches_on_every_host_of_one_shard(tmp_path):
+    data = make_dataset(str(tmp_path / "d"), 16, count=8, shards=1)
+    input_fn = input_pipeline.make_input_fn(tiny_config("dcgan_32", data), "train")
+    for host in range(4):
+        _, images = next(iter(input_fn({"batch_size": 2, "context": FakeHostContext(4, host)})))
+        assert images.shape == (2, 32, 32, 3)
+
+
+def test_fewer_records_than_hosts_is_refused_naming_the_counts(tmp_path):
+    data = make_dataset(str(tmp_path / "d"), 16, count=3, shards=1)
+    with pytest.raises(DataError) as info:
+        input_pipeline.load_examples(data, context=FakeHostContext(4, 0))
+    message = str(info.value)
+    assert "3 record(s) in 1 shard(s) for 4 hosts" in message and "\n" not in message

@@ -1,10 +1,10 @@
 """tf.data input pipeline: shards -> checked, decoded images -> a model's (features, labels).
 
 TPU conventions: `params['batch_size']` is the per-shard batch, batches drop their remainder so
-shapes are static, and on multi-host slices each host reads its own subset of shard files
-(`params['context']`). Every decoded image is checked against the manifest (3 channels, HWC,
-expected height and width); a mismatch fails with a message naming the shard and record
-instead of training on noise (a seed trained on CHW bytes read as HWC for 30 runs).
+shapes are static, and on multi-host slices each host reads its own disjoint subset of the
+records (`params['context']`; see `_records`). Every decoded image is checked against the
+manifest (3 channels, HWC, expected height and width); a mismatch fails with a message naming
+the shard and record instead of training on noise (a seed trained on CHW bytes read as HWC for 30 runs).
 """
 import io
 import os
@@ -54,18 +54,36 @@ def decode_checked(encoded, height: int, width: int, shard, record_name, raw: bo
     return tf.cast(image, tf.float32) / 127.5 - 1.0
 
 
-def _records(paths, training: bool, seed: int, context=None):
-    """(shard path, serialized record) pairs from a list of shard files."""
+def _records(paths, training: bool, seed: int, context=None, num_records: Optional[int] = None):
+    """(shard path, serialized record) pairs from a list of shard files.
+
+    Multi-host (`context.num_hosts` > 1): with at least as many shard files as hosts, each host
+    reads only its files (`files.shard`, cheap). With fewer files than hosts, every host reads all
+    files in manifest order and keeps every num_hosts-th record (`records.shard`, before shuffling
+    and repeating), so no host is left without data and the hosts' subsets stay disjoint and
+    together cover every record. `num_records` (from the manifest) refuses fewer records than hosts.
+    """
     files = tf.data.Dataset.from_tensor_slices(list(paths))
-    if context is not None and context.num_hosts > 1:
+    hosts = context.num_hosts if context is not None else 1
+    by_record = 1 < hosts and len(paths) < hosts
+    if hosts > 1:
         host_id = context.current_input_fn_deployment()[1]  # as tensorflow/tpu's resnet input
-        files = files.shard(context.num_hosts, host_id)
         seed = seed + 1000 * host_id  # per-host seeds: hosts do not shuffle in lockstep
-    if training:
+        if by_record and num_records is not None and num_records < hosts:
+            raise DataError(f"{os.path.dirname(paths[0])}: {num_records} record(s) in {len(paths)} shard(s) "
+                            f"for {hosts} hosts; some hosts would get no records (need at least {hosts})")
+        if not by_record:
+            files = files.shard(hosts, host_id)
+    if training and not by_record:
         files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True).repeat()
-    return files.interleave(
+    records = files.interleave(  # by record: the same order on every host, so the shards are disjoint
         lambda path: tf.data.TFRecordDataset(path, buffer_size=8 << 20).map(lambda r: (path, r)),
-        cycle_length=min(8, len(paths)), num_parallel_calls=AUTOTUNE, deterministic=not training)
+        cycle_length=min(8, len(paths)), num_parallel_calls=AUTOTUNE, deterministic=by_record or not training)
+    if by_record:
+        records = records.shard(hosts, host_id)
+        if training:
+            records = records.repeat()
+    return records
 
 
 def _parse(paired: bool, height: int, width: int, raw: bool):
@@ -104,7 +122,8 @@ def load_examples(data_dir: str, domain: Optional[str] = None, training: bool = 
     raw = manifest.get("image_format") == "raw"
     if paired is None:
         paired = manifest["mode"] == "paired"
-    ds = _records(paths, training, seed, context)
+    num_records = (manifest["domains"][domain] if domain else manifest).get("num_examples")
+    ds = _records(paths, training, seed, context, num_records)
     if training:
         ds = ds.shuffle(2048, seed=seed)
     return ds.map(_parse(paired, manifest["height"], manifest["width"], raw), num_parallel_calls=AUTOTUNE,
