@@ -115,6 +115,24 @@ def test_test_time_training_switch():
     np.testing.assert_array_equal(off[0], off[1])
 
 
+def test_test_time_batch_norm_gives_each_example_its_own_statistics_in_one_pass():
+    """test_time_training translates a batch at once exactly as examples one by one (the
+    reference's test batch of 1), not with the batch's statistics; no per-example loop."""
+    cfg = tiny_config("pix2pix_128", "unused", f"resolution={RES}")
+    unet = pix2pix_networks.make_unet(RES, 4)
+    for layer in unet.layers:
+        if isinstance(layer, tf.keras.layers.Dropout):
+            layer.rate = 0.0  # deterministic, so the passes can be compared
+    x = tf.random.uniform([3, RES, RES, 3], -1.0, 1.0, seed=1)
+    batched = pix2pix.translate({"generator": unet}, x, cfg).numpy()
+    alone = np.concatenate([unet(x[i:i + 1], training=True).numpy() for i in range(3)])
+    np.testing.assert_allclose(batched, alone, atol=1e-5)
+    assert not np.allclose(unet(x, training=True).numpy(), alone, atol=1e-3)  # batch statistics differ
+    graph = tf.function(lambda images: pix2pix.translate({"generator": unet}, images, cfg)).get_concrete_function(
+        tf.TensorSpec([3, RES, RES, 3])).graph
+    assert not [op for op in graph.get_operations() if op.type in ("While", "StatelessWhile")]
+
+
 def test_image_metrics_known_values():
     x = tf.zeros([2, 32, 32, 3])
     y = tf.concat([tf.fill([1, 32, 32, 3], 0.5), tf.zeros([1, 32, 32, 3])], axis=0)

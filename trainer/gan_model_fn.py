@@ -43,9 +43,15 @@ class Network:
 
 
 def build_networks(model: GanModel, cfg) -> Dict[str, Network]:
-    """Builds each network once (D is then called on real and fake without new variables)."""
+    """Builds each network once (D is then called on real and fake without new variables).
+
+    Under tf.init_scope: a Keras functional model is built on a symbolic `Input` placeholder, and
+    that placeholder and the layer ops on it (batch-norm assigns included) must stay out of the
+    TPU computation, where XLA refuses them. The variables are made there anyway (variable
+    creation lifts itself out of any compiled context), with the same names, so checkpoints
+    written before are unaffected; only the calls on real tensors are in the step."""
     nets = {}
-    with tpu.network_precision(cfg):
+    with tf.init_scope(), tpu.network_precision(cfg):
         for name, constructor in model.networks(cfg).items():
             if name.split("/")[0] not in (GENERATOR, DISCRIMINATOR):
                 raise ValueError(f"network name {name!r} must start with '{GENERATOR}' or '{DISCRIMINATOR}'")
@@ -92,16 +98,32 @@ def _zeroed_unless(finite, grads):
     return tf.cond(finite, lambda: list(grads), lambda: [tf.zeros_like(g) for g in grads])
 
 
-def _train_op(model: GanModel, nets, features, labels, cfg, step):
-    """D step, then G step; returns (train_op, scalars, images, loss_checks, g_loss)."""
-    lr = learning_rate(step, cfg)
+def _nonfinite_counter(cfg):
+    """Steps with a non-finite loss. nan_policy 'skip': `nonfinite_steps`, checkpointed and shown
+    in TensorBoard. 'stop': a local variable (not checkpointed: the run stops at the first one)
+    that the host call checks, since on TPU it sees only every n-th step's tensors."""
+    if cfg["nan_policy"] == "skip":
+        return tf.compat.v1.get_variable("nonfinite_steps", [], tf.int64, tf.compat.v1.zeros_initializer(),
+                                         trainable=False, use_resource=True)
+    return tf.compat.v1.get_variable("nonfinite_steps_this_run", [], tf.int64, tf.compat.v1.zeros_initializer(),
+                                     trainable=False, use_resource=True,
+                                     collections=[tf.compat.v1.GraphKeys.LOCAL_VARIABLES])
+
+
+def _train_op(model: GanModel, nets, features, labels, cfg, step, step_value, replicas: int):
+    """D step, then G step; returns (train_op, scalars, images, stop_check, g_loss).
+
+    `step_value` is the global step read before this step's update (the step the summaries
+    are recorded at); `replicas` the TPU cores the step runs on (1 off TPU)."""
+    lr = learning_rate(step_value, cfg)
     skip_nonfinite = cfg["nan_policy"] == "skip"
 
     def apply(role, out):
         # A non-finite loss gets learning rate 0 and zeroed gradients: the weights keep their
         # last good values, so with nan_policy 'stop' the error leaves nothing poisoned behind.
-        finite = _finite(out.loss)
-        opt = tpu.optimizer(tf.where(finite, lr, 0.0), cfg, name=f"{role}_adam")
+        # All replicas decide together, or one would skip while the others update.
+        finite = tpu.all_replicas_true(_finite(out.loss), cfg, replicas)
+        opt = tpu.optimizer(tf.where(finite, lr, 0.0), cfg, name=f"{role}_adam", replicas=replicas)
         variables = _variables(nets, role)
         grads, variables = zip(*[(g, v) for g, v in opt.compute_gradients(out.loss, var_list=variables)
                                  if g is not None])
@@ -117,21 +139,19 @@ def _train_op(model: GanModel, nets, features, labels, cfg, step):
         with tf.name_scope("g_step"):
             g_out = model.generator_loss(nets, features, labels, cfg, True)
             g_finite, g_train = apply(GENERATOR, g_out)
-    updates = [g_train]
     scalars = {**d_out.scalars, **g_out.scalars, "d_loss": d_out.loss, "g_loss": g_out.loss, "learning_rate": lr}
-    if skip_nonfinite:
-        skipped = tf.compat.v1.get_variable(
-            "nonfinite_steps", [], tf.int64, tf.compat.v1.zeros_initializer(), trainable=False,
-            use_resource=True)
-        bad = tf.cast(tf.logical_not(tf.logical_and(d_finite, g_finite)), tf.int64)
-        with tf.control_dependencies([g_train]):
-            updates = [skipped.assign_add(bad)]
-        scalars["nonfinite_steps"] = skipped.read_value()
-    with tf.control_dependencies(updates):
+    bad = tf.cast(tf.logical_not(tf.logical_and(d_finite, g_finite)), tf.int64)
+    with tf.control_dependencies([g_train]):
+        nonfinite = _nonfinite_counter(cfg).assign_add(bad)
+    with tf.control_dependencies([nonfinite, step_value]):
         train_op = tf.group(step.assign_add(1))
-    checks = {} if skip_nonfinite else {"d_loss": d_out.loss, "g_loss": g_out.loss}
+    if skip_nonfinite:
+        scalars["nonfinite_steps"] = nonfinite
+        stop_check = None
+    else:
+        stop_check = {"nonfinite_steps": nonfinite, "d_loss": d_out.loss, "g_loss": g_out.loss}
     reported = tf.where(g_finite, g_out.loss, 0.0) if skip_nonfinite else g_out.loss  # Estimator's NaN hook
-    return train_op, scalars, {**d_out.images, **g_out.images}, checks, reported
+    return train_op, scalars, {**d_out.images, **g_out.images}, stop_check, reported
 
 
 def _metric_fn(**per_example):
@@ -171,7 +191,9 @@ def model_fn(features, labels, mode, params, config):
         per_example.update(model.eval_metrics(nets, features, labels, cfg))
         return spec(mode, loss=g_out.loss, eval_metrics=(_metric_fn, per_example), scaffold_fn=_scaffold_fn(cfg))
 
-    train_op, scalars, images, checks, g_loss = _train_op(model, nets, features, labels, cfg, step)
-    host_call = tpu.host_call(config.model_dir, cfg, step, scalars, images, checks)
+    step_value = step.read_value()
+    train_op, scalars, images, stop_check, g_loss = _train_op(
+        model, nets, features, labels, cfg, step, step_value, tpu.num_replicas(params))
+    host_call = tpu.host_call(config.model_dir, cfg, step_value, scalars, images, stop_check)
     return spec(mode, loss=g_loss, train_op=train_op, host_call=host_call, scaffold_fn=_scaffold_fn(cfg))
 

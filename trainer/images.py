@@ -10,6 +10,20 @@ import tensorflow as tf
 from PIL import Image
 
 
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Float images in [-1, 1] -> uint8 in [0, 255] (rounded, clipped); uint8 passes through.
+    Models predict float images (a TPU computation holds no uint8); this runs on the host."""
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        return images
+    return np.round((np.clip(images, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
+
+
+def prediction_images(prediction: Dict[str, np.ndarray], columns: Sequence[str]) -> Dict[str, np.ndarray]:
+    """A model's prediction with its image columns (e.g. 'input', 'output') as uint8."""
+    return {k: to_uint8(v) if k in columns else v for k, v in prediction.items()}
+
+
 def encode_png(image: np.ndarray) -> bytes:
     image = np.asarray(image)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:

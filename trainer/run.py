@@ -8,7 +8,6 @@ import os
 import time
 from typing import Dict, List, Optional
 
-import numpy as np
 import tensorflow as tf
 
 from trainer import checkpoints, config, event_files, images, models, sampling, tpu
@@ -119,7 +118,7 @@ def predict(cfg, model_dir: str, output_dir: Optional[str] = None, count: Option
 
     outputs = []
     for prediction in estimator(cfg, model_dir).predict(input_fn, yield_single_examples=True):
-        outputs.append({k: np.asarray(v) for k, v in prediction.items()})
+        outputs.append(images.prediction_images(prediction, model.grid_columns))
         if len(outputs) == count:
             break
     written = images.write_predictions(outputs, output_dir, model.grid_columns,

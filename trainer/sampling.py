@@ -64,7 +64,7 @@ class SampleGridListener(tf.estimator.CheckpointSaverListener):
         if self._graph is None:
             self._build()
         self._saver.restore(self._session, path)
-        outputs = self._session.run(self._outputs)
+        outputs = images.prediction_images(self._session.run(self._outputs), self._columns)
         grid = images.grid_of_predictions(_split(outputs), self._columns)
         out = os.path.join(self._model_dir, SAMPLES_DIR)
         images.write_png(os.path.join(out, f"step_{global_step_value:07d}.png"), grid)

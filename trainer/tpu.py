@@ -1,12 +1,13 @@
 """Everything that differs between Cloud TPU and CPU/GPU lives here, behind `cfg.use_tpu`.
 
 - the cluster resolver and RunConfig (iterations_per_loop, num_shards, per-host input),
-- CrossShardOptimizer (only on TPU: it averages gradients across cores),
+- CrossShardOptimizer and cross-replica flags (only on TPU with several cores),
 - the network compute dtype (`precision: bfloat16` -> Keras 'mixed_bfloat16': variables stay
   float32, convolutions run in bfloat16; the model_fn casts network outputs back to float32
   so losses and summaries are float32),
-- summaries through `host_call`, which TPUEstimator runs on the host on TPU and as a hook on CPU
-  (no tf.summary inside TPU code).
+- summaries through `host_call`, which TPUEstimator runs on the host on TPU (every
+  `host_call_every_n_steps` steps of a loop) and as a hook on CPU (every step); no tf.summary,
+  no uint8 or string tensors inside TPU code.
 """
 import contextlib
 import math
@@ -28,11 +29,17 @@ def cluster_resolver(cfg: Mapping):
         tpu=cfg["tpu"] or "local", zone=cfg["zone"], project=cfg["project"])
 
 
-def run_config(cfg: Mapping, model_dir: str) -> tpu_estimator.RunConfig:
-    tpu_config = tpu_estimator.TPUConfig(
+def tpu_config(cfg: Mapping):
+    # No return annotation: naming tpu_estimator.TPUConfig at import time prints a deprecation
+    # warning before the CLI has quietened TensorFlow's logger.
+    return tpu_estimator.TPUConfig(
         iterations_per_loop=cfg["iterations_per_loop"],
         num_shards=cfg["num_shards"],
-        per_host_input_for_training=tpu_estimator.InputPipelineConfig.PER_HOST_V2)
+        per_host_input_for_training=tpu_estimator.InputPipelineConfig.PER_HOST_V2,
+        experimental_host_call_every_n_steps=host_call_every_n_steps(cfg))
+
+
+def run_config(cfg: Mapping, model_dir: str) -> tpu_estimator.RunConfig:
     return tpu_estimator.RunConfig(
         cluster=cluster_resolver(cfg),
         model_dir=model_dir,
@@ -44,7 +51,7 @@ def run_config(cfg: Mapping, model_dir: str) -> tpu_estimator.RunConfig:
         # No graph.pbtxt / .meta per checkpoint: restores rebuild the graph from code, and
         # serialising it (pure-Python protobuf 3.20 here) cost seconds per save, more on GCS.
         checkpoint_save_graph_def=False,
-        tpu_config=tpu_config)
+        tpu_config=tpu_config(cfg))
 
 
 def make_estimator(cfg: Mapping, model_dir: str, model_fn, for_export: bool = False):
@@ -74,9 +81,45 @@ def network_precision(cfg: Mapping):
         tf.keras.mixed_precision.set_global_policy(previous)
 
 
-def optimizer(learning_rate, cfg: Mapping, name: str):
+def host_call_every_n_steps(cfg: Mapping) -> int:
+    """Steps of a TPU loop between two host calls (TPUEstimator outfeeds at loop steps 0, n,
+    2n, ...): the largest n that divides iterations_per_loop and both summary cadences, so that
+    with loops starting at multiples of iterations_per_loop every step a summary is due at
+    reaches the host, and no other step's tensors are shipped. 1 off TPU (a hook, every step)."""
+    if not cfg["use_tpu"]:
+        return 1
+    return math.gcd(cfg["iterations_per_loop"], cfg["summary_every_steps"], cfg["image_summary_every_steps"])
+
+
+def is_due(step, every: int, window: int):
+    """True for the one host-call step of each `every` steps: with host calls every `window`
+    steps, the step in [k * every, k * every + window). Equals `step % every == 0` when the
+    host sees every step (window 1) or loops start at multiples of `window`."""
+    return tf.less(step % every, window)
+
+
+def num_replicas(params: Mapping) -> int:
+    """TPU cores one step is replicated on: TPUEstimator gives model_fn a TPUContext on TPU
+    (params['context']); 1 on CPU/GPU."""
+    context = params.get("context")
+    return context.num_replicas if context is not None else 1
+
+
+def all_replicas_true(flag, cfg: Mapping, replicas: int):
+    """A boolean scalar that is True only if it is True on every replica (a cross-replica sum),
+    so that replicas take the same branch; the flag itself on one replica."""
+    if not cfg["use_tpu"] or replicas == 1:
+        return flag
+    false_count = tf.compat.v1.tpu.cross_replica_sum(tf.cast(tf.logical_not(flag), tf.float32))
+    return tf.equal(false_count, 0.0)
+
+
+def optimizer(learning_rate, cfg: Mapping, name: str, replicas: int = 1):
+    """Adam; on several TPU cores wrapped in CrossShardOptimizer, which sums the gradients
+    across replicas (the loss is scaled by 1/replicas), so every core applies the same update.
+    On one core that sum is the identity and is left out."""
     opt = tf.compat.v1.train.AdamOptimizer(learning_rate, beta1=cfg["beta1"], beta2=cfg["beta2"], name=name)
-    if cfg["use_tpu"]:
+    if cfg["use_tpu"] and replicas > 1:
         opt = tf.compat.v1.tpu.CrossShardOptimizer(opt)
     return opt
 
@@ -98,44 +141,48 @@ SUMMARY_IMAGES = 8  # per core, per image row
 
 
 def host_call(model_dir: str, cfg: Mapping, step, scalars: Dict[str, tf.Tensor],
-              images: Dict[str, tf.Tensor], finite_check: Optional[Dict[str, tf.Tensor]] = None):
+              images: Dict[str, tf.Tensor], stop_check: Optional[Dict[str, tf.Tensor]] = None):
     """Builds TPUEstimator's `host_call`: scalar summaries every `summary_every_steps`, image
-    grids every `image_summary_every_steps`; with nan_policy 'stop', fails the step with a
-    'NonFiniteLoss' error naming the step and the losses (summaries run on the host on TPU too).
+    grids every `image_summary_every_steps`; with `stop_check` (nan_policy 'stop': the count of
+    non-finite steps so far and the losses) fails with a 'NonFiniteLoss' error naming the step,
+    the count and the losses (summaries run on the host on TPU too).
 
-    Host-call tensors need a leading axis (they are concatenated across cores)."""
+    `step` is the global step this step's summaries belong to (read before its update).
+    Host-call tensors need a leading axis (they are concatenated across cores) and a TPU-legal
+    dtype: images go out as bfloat16 in [-1, 1] (half of float32's outfeed bytes; +-0.5 grey
+    level) and become uint8 on the host."""
     tensors = {"step": tf.reshape(step, [1])}
     for name, value in scalars.items():
         tensors["scalar/" + name] = tf.reshape(tf.cast(value, tf.float32), [1])
     for name, value in images.items():
-        tensors["image/" + name] = to_uint8(value[:SUMMARY_IMAGES])
-    for name, value in (finite_check or {}).items():
+        tensors["image/" + name] = tf.cast(value[:SUMMARY_IMAGES], tf.bfloat16)
+    for name, value in (stop_check or {}).items():
         tensors["check/" + name] = tf.reshape(tf.cast(value, tf.float32), [1])
     scalar_every, image_every = cfg["summary_every_steps"], cfg["image_summary_every_steps"]
+    window = host_call_every_n_steps(cfg)
 
     def host_call_fn(**t):
         gstep = t["step"][0]
         checks = []
-        names = sorted(k for k in t if k.startswith("check/"))
-        if names:
-            values = [tf.reduce_mean(t[k]) for k in names]
-            finite = tf.reduce_all(tf.math.is_finite(tf.stack(values)))
-            message = ["NonFiniteLoss: non-finite loss at step", gstep]
-            for k, v in zip(names, values):
-                message += [k[len("check/"):] + " =", v]
-            checks.append(tf.debugging.Assert(finite, message, summarize=8))
+        if "check/nonfinite_steps" in t:
+            count = tf.reduce_max(t["check/nonfinite_steps"])
+            message = ["NonFiniteLoss: non-finite loss by step", gstep, "(", count, "step(s) this run );"]
+            for name in ("d_loss", "g_loss"):
+                message += [name + " =", tf.reduce_mean(t["check/" + name])]
+            checks.append(tf.debugging.Assert(tf.equal(count, 0.0), message, summarize=8))
         with tf.control_dependencies(checks):
             # Small queue, frequent flush: a preempted or killed run keeps its recent summaries.
             writer = tf.summary.create_file_writer(model_dir, max_queue=10, flush_millis=2000)
             with writer.as_default():
-                with tf.summary.record_if(tf.equal(gstep % scalar_every, 0)):
+                with tf.summary.record_if(is_due(gstep, scalar_every, window)):
                     for key in sorted(t):
                         if key.startswith("scalar/"):
                             tf.summary.scalar(key[len("scalar/"):], tf.reduce_mean(t[key]), step=gstep)
-                with tf.summary.record_if(tf.equal(gstep % image_every, 0)):
+                with tf.summary.record_if(is_due(gstep, image_every, window)):
                     for key in sorted(t):
                         if key.startswith("image/"):
-                            tf.summary.image(key[len("image/"):], image_grid(t[key]), step=gstep, max_outputs=1)
+                            grid = image_grid(to_uint8(t[key]))
+                            tf.summary.image(key[len("image/"):], grid, step=gstep, max_outputs=1)
                 return tf.group(tf.compat.v1.summary.all_v2_summary_ops(), *checks)
 
     return host_call_fn, tensors

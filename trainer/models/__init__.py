@@ -39,7 +39,8 @@ class GanModel:
     # (networks in inference mode; stateful extras such as an image pool left untouched).
     discriminator_loss: Callable[[Mapping, Any, Any, Mapping, bool], LossOutput]
     generator_loss: Callable[[Mapping, Any, Any, Mapping, bool], LossOutput]
-    # Predict: (nets, features, cfg) -> dict of per-example tensors.
+    # Predict: (nets, features, cfg) -> dict of per-example tensors; images float32 in [-1, 1]
+    # (a TPU computation holds no uint8: trainer.images.to_uint8 converts them on the host).
     predict: Callable[[Mapping, Any, Mapping], Dict[str, Any]]
     # Eval: (nets, features, labels, cfg) -> dict name -> per-example float32 [batch] tensor (averaged).
     eval_metrics: Callable[[Mapping, Any, Any, Mapping], Dict[str, Any]]
@@ -50,7 +51,7 @@ class GanModel:
     # Predict input: (cfg, count) -> tf.data.Dataset of features when the model can predict
     # without data (DCGAN: seeded noise); None means predict reads eval_data.
     predict_dataset: Optional[Callable[[Mapping, int], Any]] = None
-    # Predict outputs (uint8 [H, W, 3] keys) shown side by side per example in sample grids and
+    # Predict outputs (image keys) shown side by side per example in sample grids and
     # index.html, e.g. ('input', 'image', 'target'); a single column is tiled as an N x N grid.
     grid_columns: Tuple[str, ...] = ("image",)
     # Predict from a plain folder of images: (float32 [H, W, 3] image in [-1, 1], cfg) ->

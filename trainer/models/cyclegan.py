@@ -23,7 +23,7 @@ identity_loss_a (|F(a) - a|) and identity_loss_b (unweighted). Images: rows a | 
 Eval metrics (per example, mean |difference| in [-1, 1] units): cycle_l1_a, cycle_l1_b, and
 l1_a2b_vs_b, l1_b2a_vs_a against the true counterpart; those two are NaN for examples without
 one (has_pair 0), so they are NaN in metrics.json when the eval data are unpaired.
-Predict: a, a2b, a2b2a, b, b2a, b2a2b (uint8). Export: signatures 'a2b' (also the default) and
+Predict: a, a2b, a2b2a, b, b2a, b2a2b (float32 in [-1, 1]). Export: signatures 'a2b' (also the default) and
 'b2a', each image_bytes tf.string [None] (PNG/JPEG, any size, resized to R) -> png tf.string [None].
 """
 import tensorflow as tf
@@ -138,8 +138,8 @@ def _translations(nets, features):
 
 
 def predict(nets, features, cfg):
-    """-> uint8 [batch, R, R, 3] for each of GRID_COLUMNS."""
-    return {name: to_uint8(image) for name, image in _translations(nets, features).items()}
+    """-> float32 [batch, R, R, 3] in [-1, 1] for each of GRID_COLUMNS."""
+    return _translations(nets, features)
 
 
 def eval_metrics(nets, features, labels, cfg):

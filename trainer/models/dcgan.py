@@ -81,7 +81,7 @@ def generator_loss(nets, features, real, cfg, training):
 
 
 def predict(nets, features, cfg):
-    return {"image": to_uint8(nets["generator"](features["noise"], training=False)), "noise": features["noise"]}
+    return {"image": nets["generator"](features["noise"], training=False), "noise": features["noise"]}
 
 
 def eval_metrics(nets, features, real, cfg):

@@ -1,4 +1,5 @@
 """Small building blocks shared by the model modules."""
+import contextlib
 import math
 
 import tensorflow as tf
@@ -47,3 +48,39 @@ class InstanceNormalization(tf.keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon, "center": self.center, "scale": self.scale}
+
+
+class BatchNormalization(tf.keras.layers.BatchNormalization):
+    """Keras batch norm (same variables and names: gamma, beta, moving_mean, moving_variance)
+    that can also normalise each example with its own statistics: inside
+    `per_example_statistics(model)`, a training-mode call on [batch, H, W, C] gives every example
+    what a batch of one would (mean and biased variance over H, W per channel, then gamma and
+    beta), with no moving-average update. pix2pix tests this way (its reference code runs test
+    batches of 1); here a whole batch runs at once instead of one example per loop step."""
+
+    per_example = False
+
+    def call(self, inputs, training=None):
+        if not (self.per_example and training):
+            return super().call(inputs, training=training)
+        x = tf.cast(inputs, tf.float32)
+        mean, variance = tf.nn.moments(x, axes=[1, 2], keepdims=True)
+        scale = None if self.gamma is None else tf.cast(self.gamma, tf.float32)
+        offset = None if self.beta is None else tf.cast(self.beta, tf.float32)
+        return tf.cast(tf.nn.batch_normalization(x, mean, variance, offset, scale, self.epsilon), inputs.dtype)
+
+
+@contextlib.contextmanager
+def per_example_statistics(network):
+    """Calls of `network` (a Keras model, or the skeleton's Network wrapping one as `.model`)
+    made inside use per-example batch-norm statistics (see BatchNormalization); graph and
+    tf.function code read the flag when they trace."""
+    keras_model = getattr(network, "model", network)
+    norms = [m for m in keras_model.submodules if isinstance(m, BatchNormalization)]
+    for norm in norms:
+        norm.per_example = True
+    try:
+        yield
+    finally:
+        for norm in norms:
+            norm.per_example = False

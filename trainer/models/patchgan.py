@@ -15,7 +15,7 @@ The first and the last conv always have a bias.
 """
 import tensorflow as tf
 
-from trainer.models.layers import InstanceNormalization
+from trainer.models.layers import BatchNormalization, InstanceNormalization
 
 L = tf.keras.layers
 NORMS = ("batch", "instance", "none")
@@ -31,7 +31,7 @@ def norm_layer(norm: str, name: str):
     """A normalisation layer for `norm` ('batch' | 'instance'); None for 'none'. Batch norm uses
     PyTorch's momentum and epsilon and N(1, 0.02) for gamma, as the reference code does."""
     if norm == "batch":
-        return L.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name,
+        return BatchNormalization(momentum=0.9, epsilon=1e-5, name=name,
                                     gamma_initializer=tf.keras.initializers.RandomNormal(1.0, 0.02))
     if norm == "instance":
         return InstanceNormalization(center=False, scale=False, name=name)

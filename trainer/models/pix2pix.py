@@ -16,7 +16,7 @@ import tensorflow as tf
 from trainer.config import ConfigError, Field
 from trainer.models import GanModel, LossOutput, losses
 from trainer.models import pix2pix_networks as networks_lib
-from trainer.models.layers import to_uint8
+from trainer.models.layers import per_example_statistics, to_uint8
 
 RESOLUTIONS = (64, 128, 256)
 JITTER = 286 / 256  # the paper's resize-to-286, crop-256
@@ -103,20 +103,21 @@ def generator_loss(nets, features, target, cfg, training):
 
 def translate(nets, source, cfg):
     """Test-time G: [batch, R, R, 3] -> [batch, R, R, 3] in [-1, 1]. With test_time_training
-    each example runs as a batch of one (dropout on, its own batch-norm statistics)."""
+    every example is translated as a batch of one would be (dropout on, its own batch-norm
+    statistics), all in one batched pass."""
     generator = nets["generator"]
     if not cfg["test_time_training"]:
         return generator(source, training=False)
-    res = cfg["resolution"]
-    return tf.map_fn(lambda image: generator(image[None], training=True)[0], source,
-                     fn_output_signature=tf.TensorSpec([res, res, 3], tf.float32))
+    with per_example_statistics(generator):
+        return generator(source, training=True)
 
 
 def predict(nets, features, cfg):
-    """-> uint8 [batch, R, R, 3] 'input', 'output', and 'target' when the features carry one."""
-    outputs = {"input": to_uint8(features["input"]), "output": to_uint8(translate(nets, features["input"], cfg))}
+    """-> float32 [batch, R, R, 3] in [-1, 1] 'input', 'output', and 'target' when the
+    features carry one."""
+    outputs = {"input": features["input"], "output": translate(nets, features["input"], cfg)}
     if "target" in features:
-        outputs["target"] = to_uint8(features["target"])
+        outputs["target"] = features["target"]
     return outputs
 
 

@@ -30,10 +30,6 @@ FRAME_MS = 80
 STREAM_INTERPOLATION, STREAM_PROJECTION, STREAM_NEIGHBOURS = 12, 13, 14
 
 
-def to_uint8(batch: np.ndarray) -> np.ndarray:
-    return np.round((np.clip(batch, -1, 1) + 1.0) * 127.5).astype(np.uint8)
-
-
 def write_gif(path: str, frames: Sequence[np.ndarray], frame_ms: int = FRAME_MS) -> str:
     """uint8 [H, W, 3] frames -> an endlessly looping animated GIF (local or gs://)."""
     pictures = [Image.fromarray(f) for f in frames]
@@ -58,7 +54,7 @@ def interpolate(cfg, model_dir: str, method: str = "slerp") -> Dict[str, str]:
     net, step = generator.load(cfg, model_dir)
     points = generator.noise(cfg, INTERPOLATION_POINTS, STREAM_INTERPOLATION)
     path = latent.walk(points, INTERPOLATION_STEPS + 1, method)
-    frames = to_uint8(generator.generate(net, path))
+    frames = images.to_uint8(generator.generate(net, path))
     out = os.path.join(model_dir, INTERPOLATION_DIR)
     gif = write_gif(os.path.join(out, "walk.gif"), frames)
     columns = np.linspace(0, INTERPOLATION_STEPS, STRIP_COLUMNS).round().astype(int)
@@ -89,8 +85,8 @@ def project(cfg, model_dir: str, target_path: str) -> Dict[str, str]:
     result = latent.project(net, target, z0, steps=cfg["projection_steps"])
     name = os.path.splitext(os.path.basename(target_path))[0] or "target"
     out = os.path.join(model_dir, PROJECTION_DIR, name)
-    target_u8 = to_uint8(target[None])[0]
-    frames = [images.tile([target_u8, f], columns=2) for f in to_uint8(np.stack(result["frames"]))]
+    target_u8 = images.to_uint8(target[None])[0]
+    frames = [images.tile([target_u8, f], columns=2) for f in images.to_uint8(np.stack(result["frames"]))]
     gif = write_gif(os.path.join(out, "progress.gif"), frames)
     side = images.write_png(os.path.join(out, "side_by_side.png"), frames[-1])
     write_json(os.path.join(out, "result.json"), {
@@ -111,12 +107,12 @@ def neighbours(cfg, model_dir: str) -> Dict[str, str]:
 def write_neighbours(model_dir: str, samples: np.ndarray, found: Dict, step: int, feature_net: str) -> Dict[str, str]:
     out = os.path.join(model_dir, NEIGHBOURS_DIR)
     entries: List[Dict] = []
-    for i, sample in enumerate(to_uint8(samples)):
+    for i, sample in enumerate(images.to_uint8(samples)):
         entry = {"sample": f"sample_{i:03d}.png"}
         images.write_png(os.path.join(out, entry["sample"]), sample)
         for metric in nn.METRICS:
             ids, scores = found[metric]["ids"][i], found[metric]["scores"][i]
-            strip = images.tile(list(to_uint8(np.stack([found["images"][int(j)] for j in ids]))), columns=len(ids))
+            strip = images.tile(list(images.to_uint8(np.stack([found["images"][int(j)] for j in ids]))), columns=len(ids))
             entry[metric] = {"strip": f"sample_{i:03d}_{metric}.png",
                              "names": [found["names"][int(j)] for j in ids],
                              "scores": [round(float(s), 5) for s in scores]}
