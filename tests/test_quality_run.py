@@ -1,7 +1,10 @@
 """The quality tools on a real (tiny) run: evaluate adds the metrics to metrics.json and
 TensorBoard, the same numbers twice; the CLI modes; and the gallery opened in headless
 Chromium (Debian's package) through the DevTools protocol: no console errors, and every image
-decodes (naturalWidth > 0), served over http and straight from disk."""
+decodes (naturalWidth > 0), served over http and straight from disk; at 1280 px wide it does not
+scroll sideways and every metric is labelled."""
+import base64
+import io
 import json
 import os
 import shutil
@@ -180,15 +183,40 @@ def check_page(tools: DevTools, url: str):
     return images
 
 
+LAPTOP_WIDTH = 1280  # px: the gallery must fit a laptop screen without horizontal scrolling
+WIDTHS_JS = ("(b => ({window: window.innerWidth, html: document.documentElement.scrollWidth,"
+             " client: document.documentElement.clientWidth,"
+             " body: document.body.scrollWidth, table: [b.scrollWidth, b.clientWidth]}))"
+             "(document.querySelector('.metrics-box'))")
+METRICS_JS = ("Array.from(document.querySelectorAll('table.metrics tbody tr')).map(r => ({key: r.dataset.metric,"
+              " better: r.dataset.better, about: r.querySelector('.about').textContent.trim(),"
+              " betterText: r.querySelector('.better').textContent.trim()}))")
+BETTER_TEXT = {"lower": "lower is better", "higher": "higher is better", "closer": "closer to msssim_real is better",
+               "reference": "no better direction", "diagnostic": "no better direction", "unknown": "unknown"}
+
+
+def screenshot(tools: DevTools, path) -> bytes:
+    """The whole page at the current viewport width, as PNG bytes (also written to path)."""
+    size = tools.call("Page.getLayoutMetrics")["cssContentSize"]
+    clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+    shot = base64.b64decode(tools.call("Page.captureScreenshot", format="png", clip=clip,
+                                       captureBeyondViewport=True)["data"])
+    path.write_bytes(shot)
+    return shot
+
+
 def test_gallery_in_headless_chromium(trained, browser, tmp_path):
     cfg, model_dir, data = trained
     target = tmp_path / "target.png"
     target.write_bytes(datasets.png(datasets.blob_image(np.random.default_rng(5), 48)))
     modes.interpolate(cfg, model_dir)
     modes.project(cfg, model_dir, str(target))
-    modes.neighbours(cfg, model_dir)
-    run.record_metrics(model_dir, {"global_step": 2, "swd_avg": 1.5, "fid": 2.5})
+    modes.neighbours(cfg.replace(neighbours_k=8), model_dir)  # the default k: 3 strips of 8 made the page 2354 px
+    evaluated = run.evaluate(cfg, model_dir)  # every key a real DCGAN evaluation writes to metrics.json
+    run.record_metrics(model_dir, {"global_step": 0, "swd_avg": 1.5, "fid": 2.5, "made_up_score": 0.5})
     index = gallery.build(model_dir)
+    browser.call("Emulation.setDeviceMetricsOverride", width=LAPTOP_WIDTH, height=800, deviceScaleFactor=1,
+                 mobile=False)
 
     server, url = gallery.start_server(model_dir)
     try:
@@ -204,9 +232,25 @@ def test_gallery_in_headless_chromium(trained, browser, tmp_path):
         src = browser.evaluate("document.getElementById('step-image').getAttribute('src')")
         assert src == "../samples/step_0000000.png"
         assert browser.evaluate("document.getElementById('step-image').naturalWidth") > 0
-        assert "fid" in browser.evaluate("document.querySelector('table.metrics').textContent")
-        shot = browser.call("Page.captureScreenshot", format="png")["data"]
-        assert len(shot) > 1000
+        # No horizontal scrolling at 1280 px, not even inside the metrics table's box.
+        shot = screenshot(browser, tmp_path / "gallery_1280.png")
+        widths = browser.evaluate(WIDTHS_JS)
+        assert widths["window"] == LAPTOP_WIDTH, widths
+        assert widths["html"] <= LAPTOP_WIDTH and widths["body"] <= LAPTOP_WIDTH, widths
+        assert widths["html"] <= widths["client"], widths  # not even under a vertical scroll bar
+        assert widths["table"][0] <= widths["table"][1], widths
+        assert Image.open(io.BytesIO(shot)).size[0] <= LAPTOP_WIDTH
+        # Every metric shown says what it compares and which way is better; unknown keys are
+        # still shown, marked as such.
+        rows = {r["key"]: r for r in browser.evaluate(METRICS_JS)}
+        assert set(rows) == set(evaluated) - {"global_step"} | {"made_up_score"}
+        for key, row in rows.items():
+            assert row["about"] and BETTER_TEXT[row["better"]] in row["betterText"], row
+            assert (row["better"] == "unknown") == (key == "made_up_score"), row
+        assert {k: rows[k]["better"] for k in ("swd_32", "swd_16", "swd_avg", "fid", "kid", "msssim_fake")} == {
+            "swd_32": "lower", "swd_16": "lower", "swd_avg": "lower", "fid": "lower", "kid": "lower",
+            "msssim_fake": "closer"}
+        assert "generated" in rows["fid"]["about"] and "real" in rows["fid"]["about"]
         assert not browser.errors(), browser.errors()
     finally:
         server.shutdown()
@@ -223,3 +267,23 @@ def test_gallery_thumbnails_span_all_steps(tmp_path):
     assert thumbs.count("<img") == gallery.MAX_THUMBNAILS
     assert "step_0000000.png" in thumbs and "step_0000098.png" in thumbs
     assert "None yet" in page  # the sections without files say how to make them
+
+
+def test_gallery_labels_every_metric_key(tmp_path):
+    """pix2pix's and the SWD levels' keys are labelled too; at most MAX_METRIC_STEPS columns."""
+    import tensorflow as tf
+    from trainer.models import pix2pix
+    image = tf.zeros([1, 16, 16, 3])
+    keys = set(pix2pix.image_metrics(image, image)) | set(pix2pix.image_metrics(image, image, prefix="baseline_"))
+    history = [{"global_step": s, "swd_128": 1.0, "swd_avg": 1.0, "swd_16": 1.0, **dict.fromkeys(keys, 0.5)}
+               for s in range(0, 200, 10)]
+    with open(tmp_path / "metrics.json", "w") as f:
+        json.dump({"latest": history[-1], "history": history}, f)
+    page = gallery.render(str(tmp_path))
+    table = page.split('class="metrics"')[1].split("</table>")[0]
+    rows = table.split('<tr data-metric="')[1:]
+    assert [r.split('"')[0] for r in rows[:3]] == ["swd_avg", "swd_128", "swd_16"]
+    assert {r.split('"')[0] for r in rows} == keys | {"swd_avg", "swd_128", "swd_16"}
+    assert all('data-better="unknown"' not in r for r in rows)
+    assert table.count("<th>step ") == gallery.MAX_METRIC_STEPS and "step 0<" in table and "step 190<" in table
+    assert f"{gallery.MAX_METRIC_STEPS} of 20 evaluations shown" in page
