@@ -4,11 +4,13 @@ training-only image pool, and runs of the shipped configs through TPUEstimator(u
 all four networks train, the seed's scalars reach the event file, the learning-rate schedule
 continues from the global step at resume, evaluation writes the cycle errors (and the L1 to the
 true counterpart on paired eval data), predict writes both directions and the export's a2b and
-b2a signatures turn PNG bytes into PNG bytes of the model size.
+b2a signatures turn PNG bytes into PNG bytes of the model size (`png_bytes`, which TF Serving's
+REST API returns as {"b64": ...}).
 
 The runs use 64 px, widths 8 (configs/tiny.yaml) and, for the CycleGAN configs, one residual
 block (the graph of six takes much longer to build and write): the block count is covered by
 the shape and parameter-count tests."""
+import base64
 import io
 import json
 import os
@@ -19,6 +21,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+import serving_rest
 from datasets import make_dataset
 from runs import changed, checkpoint_values, event_tags, events, tiny_config
 from trainer import config, gan_model_fn, run
@@ -242,13 +245,32 @@ def _encoded(width, height, fmt):
     return buffer.getvalue()
 
 
-def test_cyclegan_export_has_a2b_and_b2a_signatures(cyclegan_run):
+@pytest.fixture(scope="module")
+def exported(cyclegan_run):
     cfg, model_dir = cyclegan_run
-    loaded = tf.saved_model.load(run.export(cfg, model_dir))
+    return run.export(cfg, model_dir)
+
+
+def test_cyclegan_export_has_a2b_and_b2a_signatures(exported):
+    loaded = tf.saved_model.load(exported)
     inputs = tf.constant([_encoded(50, 30, "PNG"), _encoded(90, 120, "JPEG")])
     outputs = {}
     for name in ("a2b", "b2a"):
-        pngs = loaded.signatures[name](image_bytes=inputs)["png"].numpy()
+        pngs = loaded.signatures[name](image_bytes=inputs)["png_bytes"].numpy()
         outputs[name] = [np.asarray(Image.open(io.BytesIO(p))) for p in pngs]
         assert [o.shape for o in outputs[name]] == [(64, 64, 3)] * 2
     assert not np.array_equal(outputs["a2b"][0], outputs["b2a"][0])  # two different generators
+
+
+def test_cyclegan_export_answers_tf_serving_rest_with_base64_pngs(exported):
+    """TF Serving's REST JSON (tests/serving_rest.py), each signature: `png_bytes` is the only
+    output, so each prediction is a bare {"b64": ...} holding a 64 x 64 PNG."""
+    loaded = serving_rest.load(exported)
+    instances = [{"image_bytes": _encoded(50, 30, "PNG")}, {"image_bytes": _encoded(90, 120, "JPEG")}]
+    for signature in ("a2b", "b2a", "serving_default"):
+        assert set(serving_rest.signature_outputs(exported, signature)) == {"png_bytes"}, signature
+        predictions = json.loads(serving_rest.predict(loaded, signature, instances))["predictions"]
+        assert len(predictions) == 2
+        for prediction in predictions:
+            assert set(prediction) == {"b64"}
+            assert Image.open(io.BytesIO(base64.b64decode(prediction["b64"]))).size == (64, 64)

@@ -1,21 +1,27 @@
 """pix2pix: shared crop/flip augmentation, direction swap, network shapes and exact parameter
 counts, the test-time switch, and one 2-step run through TPUEstimator(use_tpu=False) followed by
 evaluate (metrics.json with l1/psnr/ssim and the output = input baselines), predict (from the
-records and from a plain folder, index.html links), export (PNG bytes in, PNG bytes out) and
-trainer.translate on a folder with the exported SavedModel."""
+records and from a plain folder, index.html links; from another folder with the model_dir's
+config.yaml, whose data paths are absolute), export (PNG bytes in, `png_bytes` out, which TF
+Serving's REST API returns as {"b64": ...}) and trainer.translate on a folder with the exported
+SavedModel."""
+import base64
 import html.parser
 import io
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
 import tensorflow as tf
+import yaml
 from PIL import Image
 
+import serving_rest
 from datasets import make_dataset
 from runs import changed, checkpoint_values, event_tags, events, tiny_config
-from trainer import run, translate
+from trainer import config, run, task, translate
 from trainer.config import ConfigError
 from trainer.models import pix2pix, pix2pix_networks
 
@@ -262,15 +268,25 @@ def test_predict_from_plain_folder_has_no_target(trained):
         assert read_rgb(os.path.join(written["output_dir"], src)).shape == (RES, RES, 3)
 
 
-def test_export_round_trips_png_and_translate_cli(trained):
+@pytest.fixture(scope="module")
+def exported(trained):
     cfg, model_dir, root = trained
-    path = run.export(cfg, model_dir, str(root / "export"))
+    return run.export(cfg, model_dir, str(root / "export"))
+
+
+def encoded(height, width, fmt="PNG"):
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def test_export_round_trips_png_and_translate_cli(trained, exported):
+    cfg, model_dir, root = trained
+    path = exported
     loaded = tf.saved_model.load(path)
     serve = loaded.signatures["serving_default"]
-    big = Image.fromarray(np.random.default_rng(0).integers(0, 256, (100, 150, 3), dtype=np.uint8))
-    buffer = io.BytesIO()
-    big.save(buffer, format="PNG")
-    out = serve(image_bytes=tf.constant([buffer.getvalue(), buffer.getvalue()]))["png"].numpy()
+    big = encoded(100, 150)
+    out = serve(image_bytes=tf.constant([big, big]))["png_bytes"].numpy()
     assert len(out) == 2 and all(read_rgb(png).shape == (RES, RES, 3) for png in out)
 
     folder = write_folder(str(root / "to_translate"))
@@ -283,3 +299,37 @@ def test_export_round_trips_png_and_translate_cli(trained):
     for src in outputs:
         assert read_rgb(os.path.join(out_dir, src)).shape == (RES, RES, 3)
     assert read_rgb(os.path.join(out_dir, "images/wide-input.png")).shape == (50, 90, 3)  # original kept
+
+
+def test_export_answers_tf_serving_rest_with_base64_pngs(exported):
+    """As TF Serving's REST API would answer POST :predict with {"instances": [{"image_bytes":
+    {"b64": ...}}, ...]}: one output, so `predictions` is the bare list of {"b64": PNG}."""
+    assert set(serving_rest.signature_outputs(exported, "serving_default")) == {"png_bytes"}
+    instances = [{"image_bytes": encoded(100, 150)}, {"image_bytes": encoded(40, 30, "JPEG")}]
+    loaded = serving_rest.load(exported)
+    response = json.loads(serving_rest.predict(loaded, "serving_default", instances))  # valid UTF-8 JSON
+    predictions = response["predictions"]
+    assert len(predictions) == 2 and all(set(p) == {"b64"} for p in predictions)
+    for prediction in predictions:
+        png = base64.b64decode(prediction["b64"])
+        assert png.startswith(b"\x89PNG") and read_rgb(png).shape == (RES, RES, 3)
+
+    # The same tensor under a name without _bytes goes into the JSON raw: not decodable.
+    outputs = loaded.signatures["serving_default"](image_bytes=tf.constant([encoded(100, 150)]))
+    with pytest.raises(UnicodeDecodeError):
+        json.loads(serving_rest.encode_response({"png": outputs["png_bytes"]}))
+
+
+def test_predict_from_another_folder_finds_the_data_of_a_relative_train_data(trained, tmp_path, monkeypatch):
+    """train_data typed relative to where training ran ('data'); config.yaml stores it absolute,
+    so `--mode predict` with only --model_dir, from another folder, reads the eval records."""
+    cfg, model_dir, root = trained
+    moved = str(tmp_path / "elsewhere" / "model")
+    shutil.copytree(model_dir, moved)
+    monkeypatch.chdir(root)
+    assert run.train(cfg.replace(train_data="data"), moved) == 2  # at train_steps: only writes config.yaml
+    with open(os.path.join(moved, config.CONFIG_FILENAME)) as f:
+        assert yaml.safe_load(f)["train_data"] == str(root / "data")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert task.main(["--model_dir", moved, "--mode", "predict", "--output_dir", "predicted"]) == 0
+    assert len(parse_index(os.path.join("predicted", "index.html")).srcs) == 3 * cfg["num_samples"]

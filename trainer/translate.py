@@ -1,13 +1,19 @@
 """Translate a folder of images with an exported SavedModel (from `trainer.task --mode export`).
 
   python -m trainer.translate --saved_model PATH --input_dir DIR --output_dir OUT \
-      [--signature serving_default] [--batch_size 8]
+      [--signature serving_default] [--batch_size 8] [--pair_half A|B]
 
 The signature takes encoded images (a tf.string [None] input, PNG/JPEG of any size; pix2pix calls
-it `image_bytes`) and returns PNG bytes (a tf.string [None] output, `png`), the contract of the
-pix2pix and CycleGAN exports (CycleGAN: --signature a2b or b2a). Writes OUT/images/NAME-input.png,
-OUT/images/NAME-output.png and OUT/index.html (input | output per row). Local paths or gs://.
+it `image_bytes`) and returns PNG bytes (a tf.string [None] output, `png_bytes`; exports made
+before it was renamed call it `png`), the contract of the pix2pix and CycleGAN exports (CycleGAN:
+--signature a2b or b2a). Writes OUT/images/NAME-input.png, OUT/images/NAME-output.png and
+OUT/index.html (input | output per row). Local paths or gs://.
 Needs only TensorFlow and the SavedModel, not the training config or checkpoints.
+
+A file twice as wide as high looks like a side-by-side A|B pair (a pix2pix dataset image): it is
+translated whole, squeezed into the model's square input, with a one-line warning on stderr,
+unless --pair_half A (left) or B (right) picks the half to translate (the model's input side:
+A for an AtoB model, B for BtoA).
 """
 import argparse
 import io
@@ -19,6 +25,8 @@ import numpy as np
 from PIL import Image
 
 DEFAULT_SIGNATURE = "serving_default"
+OUTPUT_NAME = "png_bytes"  # pix2pix.PNG_OUTPUT; older exports have only `png`
+PAIR_HALVES = ("A", "B")  # the left and right half of a side-by-side A|B file
 
 
 class TranslateError(ValueError):
@@ -51,7 +59,7 @@ class Translator:
                                  f"{', '.join(sorted(self._loaded.signatures))}")
         self._fn = self._loaded.signatures[signature]
         self.input_key = _string_key(self._fn.structured_input_signature[1], "image_bytes", "input", signature)
-        self.output_key = _string_key(self._fn.structured_outputs, "png", "output", signature)
+        self.output_key = _string_key(self._fn.structured_outputs, OUTPUT_NAME, "output", signature)
 
     def __call__(self, encoded: List[bytes]) -> List[bytes]:
         import tensorflow as tf
@@ -83,25 +91,74 @@ def _as_rgb(encoded: bytes) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
 
 
+def _size(encoded: bytes):
+    """(width, height) from the image header, or None when PIL cannot read it (TF may still)."""
+    try:
+        with Image.open(io.BytesIO(encoded)) as image:
+            return image.size
+    except (OSError, ValueError):
+        return None
+
+
+def looks_like_pair(size) -> bool:
+    """A side-by-side A|B file, as pix2pix datasets and `convert_to_tfrecords.py --mode paired` use."""
+    return size is not None and size[0] == 2 * size[1]
+
+
+def half_of_pair(encoded: bytes, half: str) -> bytes:
+    """PNG bytes of the A (left) or B (right) half of a side-by-side A|B image."""
+    image = _as_rgb(encoded)
+    width = image.shape[1] // 2
+    buffer = io.BytesIO()
+    Image.fromarray(image[:, :width] if half == "A" else image[:, width:]).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class _PairInputs:
+    """Applies --pair_half to A|B-shaped files, or warns once (one stderr line) that they are
+    translated whole."""
+
+    def __init__(self, pair_half: Optional[str]):
+        self._half, self._warned = pair_half, False
+
+    def __call__(self, path: str, encoded: bytes) -> bytes:
+        size = _size(encoded)
+        if not looks_like_pair(size):
+            return encoded
+        if self._half is not None:
+            return half_of_pair(encoded, self._half)
+        if not self._warned:
+            self._warned = True
+            print(f"warning: {path}: {size[0]}x{size[1]}, twice as wide as high, looks like an A|B pair; "
+                  "translating the whole image squeezed into one square input (--pair_half A or B "
+                  "translates one half; further such files are not reported)", file=sys.stderr)
+        return encoded
+
+
 def translate_folder(saved_model: str, input_dir: str, output_dir: str,
-                     signature: str = DEFAULT_SIGNATURE, batch_size: int = 8) -> Dict[str, str]:
-    """Runs every image of input_dir through the signature; returns {'index', 'count', ...}."""
+                     signature: str = DEFAULT_SIGNATURE, batch_size: int = 8,
+                     pair_half: Optional[str] = None) -> Dict[str, str]:
+    """Runs every image of input_dir through the signature (of side-by-side A|B files only the
+    `pair_half` 'A' or 'B', if given); returns {'index', 'count', ...}."""
     import tensorflow as tf
     from trainer import images
     from trainer.run import IMAGE_EXTENSIONS
 
     if batch_size < 1:
         raise TranslateError(f"--batch_size {batch_size}: must be at least 1")
+    if pair_half not in (None, *PAIR_HALVES):
+        raise TranslateError(f"--pair_half {pair_half}: expected A (left half) or B (right half)")
     if not tf.io.gfile.isdir(input_dir):
         raise TranslateError(f"--input_dir {input_dir}: not a folder")
     files = sorted(p for p in tf.io.gfile.glob(os.path.join(input_dir, "*")) if p.lower().endswith(IMAGE_EXTENSIONS))
     if not files:
         raise TranslateError(f"--input_dir {input_dir}: no images (.png/.jpg/...) found")
     translator = Translator(saved_model, signature)
+    pair_inputs = _PairInputs(pair_half)
     names, rows = _output_names(files), []
     for start in range(0, len(files), batch_size):
         chunk = files[start:start + batch_size]
-        encoded = [_read(p) for p in chunk]
+        encoded = [pair_inputs(p, _read(p)) for p in chunk]
         for data, png, name in zip(encoded, translator(encoded), names[start:start + batch_size]):
             row = {"input": f"images/{name}-input.png", "output": f"images/{name}-output.png"}
             images.write_png(os.path.join(output_dir, row["input"]), _as_rgb(data))
@@ -120,6 +177,9 @@ def parse_args(argv):
     parser.add_argument("--output_dir", required=True, help="where images/ and index.html go")
     parser.add_argument("--signature", default=DEFAULT_SIGNATURE, help="e.g. a2b / b2a for CycleGAN exports")
     parser.add_argument("--batch_size", type=int, default=8, help="images per call of the signature")
+    parser.add_argument("--pair_half", choices=PAIR_HALVES,
+                        help="of side-by-side A|B files (twice as wide as high) translate only the A (left) "
+                             "or B (right) half; default: the whole file, with a warning")
     return parser.parse_args(argv)
 
 
@@ -127,7 +187,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
-        written = translate_folder(args.saved_model, args.input_dir, args.output_dir, args.signature, args.batch_size)
+        written = translate_folder(args.saved_model, args.input_dir, args.output_dir, args.signature,
+                                   args.batch_size, args.pair_half)
     except TranslateError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -24,7 +24,8 @@ Eval metrics (per example, mean |difference| in [-1, 1] units): cycle_l1_a, cycl
 l1_a2b_vs_b, l1_b2a_vs_a against the true counterpart; those two are NaN for examples without
 one (has_pair 0), so they are NaN in metrics.json when the eval data are unpaired.
 Predict: a, a2b, a2b2a, b, b2a, b2a2b (float32 in [-1, 1]). Export: signatures 'a2b' (also the default) and
-'b2a', each image_bytes tf.string [None] (PNG/JPEG, any size, resized to R) -> png tf.string [None].
+'b2a', each image_bytes tf.string [None] (PNG/JPEG, any size, resized to R) -> png_bytes tf.string
+[None] (PNG; named so that TF Serving's REST API returns it base64-encoded).
 """
 import tensorflow as tf
 
@@ -32,9 +33,8 @@ from trainer import image_pool
 from trainer.config import Field
 from trainer.models import GanModel, LossOutput, losses
 from trainer.models import cyclegan_networks as networks_lib
-from trainer.models.layers import to_uint8
 from trainer.models.patchgan import NORMS
-from trainer.models.pix2pix import decode_for_model, encode_png
+from trainer.models.pix2pix import decode_for_model, png_outputs
 
 RESOLUTIONS = (64, 128, 256)
 JITTER = 286 / 256  # CycleGAN's resize-to-286, crop-256
@@ -166,9 +166,10 @@ def serving_inputs(cfg):
 
 
 def serving_outputs(nets, features, cfg):
-    """Signatures 'a2b' and 'b2a': image_bytes -> 'png' tf.string [None], R x R translations."""
-    return {"a2b": {"png": encode_png(to_uint8(nets[G_AB](features["a"], training=False)))},
-            "b2a": {"png": encode_png(to_uint8(nets[G_BA](features["b"], training=False)))}}
+    """Signatures 'a2b' and 'b2a': image_bytes -> 'png_bytes' tf.string [None], R x R
+    translations as PNG (called 'png' before; see pix2pix.PNG_OUTPUT)."""
+    return {"a2b": png_outputs(nets[G_AB](features["a"], training=False)),
+            "b2a": png_outputs(nets[G_BA](features["b"], training=False))}
 
 
 GRID_COLUMNS = ("a", "a2b", "a2b2a", "b", "b2a", "b2a2b")

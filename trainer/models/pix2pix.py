@@ -162,9 +162,21 @@ def encode_png(images):
     return tf.map_fn(tf.io.encode_png, images, fn_output_signature=tf.string)
 
 
+# TF Serving's REST API base64-encodes ({"b64": ...}) only the string outputs whose name ends in
+# `_bytes` and writes any other string into the JSON byte for byte. The old name `png` is not kept
+# beside it: REST returns every output, so raw PNG bytes would still make the body invalid JSON.
+PNG_OUTPUT = "png_bytes"
+
+
+def png_outputs(images):
+    """float32 [batch, R, R, 3] in [-1, 1] -> {'png_bytes': tf.string [batch] of PNG bytes}."""
+    return {PNG_OUTPUT: encode_png(to_uint8(images))}
+
+
 def serving_outputs(nets, features, cfg):
-    """serving_default: image_bytes -> 'png' tf.string [None], the translated R x R images."""
-    return {"serving_default": {"png": encode_png(to_uint8(translate(nets, features["input"], cfg)))}}
+    """serving_default: image_bytes -> 'png_bytes' tf.string [None], the translated R x R images
+    as PNG (called 'png' before; trainer.translate reads exports of either name)."""
+    return {"serving_default": png_outputs(translate(nets, features["input"], cfg))}
 
 
 MODEL = GanModel(
