@@ -1,5 +1,6 @@
 """Config: defaults -> files in order -> --set -> validate -> frozen; one-line errors naming
-the key and the source; every shipped YAML validates and documents how to run it."""
+the key and the source; every shipped YAML validates and documents how to run it; the config
+saved in model_dir holds absolute data paths."""
 import glob
 import os
 
@@ -176,3 +177,24 @@ def test_model_dir_with_another_run_is_refused(tmp_path):
     config.check_model_dir_matches(cfg, stored, str(tmp_path))  # same run: fine
     with pytest.raises(ConfigError, match=r"resolution=64 there vs 32 here"):
         config.check_model_dir_matches(cfg.replace(resolution=32), stored, str(tmp_path))
+
+
+def test_saved_config_holds_absolute_data_paths(tmp_path, monkeypatch):
+    """train_data/eval_data as typed relative to where training ran are stored absolute (URLs as
+    they are), so predict or evaluate read the same data from any folder."""
+    monkeypatch.chdir(tmp_path)
+    cfg = config.build([os.path.join(CONFIGS, "dcgan_64.yaml")], ["train_data=data/train64", "eval_data=./val"])
+    model_dir = tmp_path / "runs" / "m"
+    config.save(cfg, str(model_dir))
+    assert cfg.train_data == "data/train64"  # the config in memory keeps what was typed
+    monkeypatch.chdir(tmp_path / "runs")
+    stored = config.load_from_model_dir("m")
+    assert stored["train_data"] == str(tmp_path / "data" / "train64")
+    assert stored["eval_data"] == str(tmp_path / "val")
+    resumed = config.build([], [], base=stored)  # what --mode predict / evaluate start from
+    assert resumed.train_data == str(tmp_path / "data" / "train64")
+
+    for url in ("gs://bucket/data64", "ram://t/data"):
+        config.save(cfg.replace(train_data=url, eval_data=None), str(model_dir))
+        stored = config.load_from_model_dir(str(model_dir))
+        assert stored["train_data"] == url and stored["eval_data"] is None

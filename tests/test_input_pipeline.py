@@ -1,5 +1,7 @@
 """Input pipeline: static shapes and [-1, 1] range, and bad records caught with a message that
-names the file and what was expected (before the first step where possible)."""
+names the file and what was expected (before the first step where possible); a bad data folder's
+message names its config key (train_data or eval_data), and records resized to the model's
+resolution are reported once."""
 import io
 import os
 
@@ -220,3 +222,38 @@ def test_fewer_records_than_hosts_is_refused_naming_the_counts(tmp_path):
         input_pipeline.load_examples(data, context=FakeHostContext(4, 0))
     message = str(info.value)
     assert "3 record(s) in 1 shard(s) for 4 hosts" in message and "\n" not in message
+
+
+def test_missing_eval_data_is_named_as_eval_data(tmp_path):
+    data = make_dataset(str(tmp_path / "d"), 32, count=4)
+    missing = str(tmp_path / "val")
+    cfg = tiny_config("dcgan_32", data, f"eval_data={missing}")
+    input_pipeline.make_input_fn(cfg, "train")  # train_data is fine
+    with pytest.raises(DataError) as info:
+        input_pipeline.make_input_fn(cfg, "eval")
+    message = str(info.value)
+    assert message.startswith(f"key 'eval_data': {missing}/dataset.json: no manifest found")
+    assert "point eval_data at" in message and "train_data" not in message and "\n" not in message
+    no_eval_data = tiny_config("dcgan_32", str(tmp_path / "nope"))  # evaluation reads train_data
+    with pytest.raises(DataError, match=r"^key 'train_data': .*/nope/dataset.json: no manifest found"):
+        input_pipeline.make_input_fn(no_eval_data, "eval")
+
+
+def test_other_manifest_errors_name_the_key_too(tmp_path):
+    data = make_dataset(str(tmp_path / "d"), 32, count=4)
+    val = make_dataset(str(tmp_path / "val"), 32, count=4)
+    schema.write_manifest(val, {**schema.read_manifest(val), "channels": 1})
+    with pytest.raises(DataError, match=r"^key 'eval_data': .*val/dataset.json: channels 1; expected 3"):
+        input_pipeline.make_input_fn(tiny_config("dcgan_32", data, f"eval_data={val}"), "eval")
+
+
+def test_resizing_to_the_model_resolution_is_said_once(tmp_path, capsys):
+    data = make_dataset(str(tmp_path / "d32"), 32, count=4)
+    cfg = tiny_config("dcgan_64", data)
+    for split in ("train", "eval", "train"):
+        input_pipeline.make_input_fn(cfg, split)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [f"warning: {data}: 32x32 records, upscaled to 64x64 for dcgan at resolution 64; "
+                     "convert with --size 64 to train on images of that size"]
+    input_pipeline.make_input_fn(tiny_config("dcgan_32", data), "train")  # the records' own size
+    assert capsys.readouterr().err == ""

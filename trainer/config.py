@@ -290,13 +290,27 @@ def arch_keys(cfg: Mapping) -> Dict[str, Any]:
     return {k: cfg[k] for k, f in fields.items() if f.arch and k in cfg}
 
 
+DATA_PATH_KEYS = ("train_data", "eval_data")
+
+
+def absolute_path(path: Optional[str]) -> Optional[str]:
+    """A local path made absolute (against the current folder); gs:// and other URLs, and None,
+    unchanged."""
+    if path is None or "://" in path:
+        return path
+    return os.path.abspath(path)
+
+
 def save(cfg: Config, model_dir: str) -> str:
+    """Writes model_dir/config.yaml, with train_data and eval_data as absolute paths: predict and
+    evaluate read them back from any folder, and the model_dir can be moved."""
     import tensorflow as tf
     tf.io.gfile.makedirs(model_dir)
     path = os.path.join(model_dir, CONFIG_FILENAME)
+    stored = cfg.replace(**{key: absolute_path(cfg[key]) for key in DATA_PATH_KEYS})
     with tf.io.gfile.GFile(path, "w") as f:
         f.write("# Operative config of this run, written by trainer.task; read back by predict/export.\n")
-        f.write(cfg.to_yaml())
+        f.write(stored.to_yaml())
     return path
 
 

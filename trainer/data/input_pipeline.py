@@ -8,6 +8,7 @@ the shard and record instead of training on noise (a seed trained on CHW bytes r
 """
 import io
 import os
+import sys
 from typing import Any, Dict, Mapping, Optional
 
 import numpy as np
@@ -239,12 +240,15 @@ def make_input_fn(cfg: Mapping, split: str):
     """input_fn(params) for TPUEstimator; split 'train' (shuffled, repeated) or 'eval'."""
     from trainer import models
     model = models.get(cfg["model"])
-    data_dir = cfg["train_data"] if split == "train" else (cfg["eval_data"] or cfg["train_data"])
+    key = "eval_data" if split != "train" and cfg["eval_data"] else "train_data"  # eval falls back to train_data
+    data_dir = cfg[key]
     if not data_dir:
         raise DataError("key 'train_data' is not set: point it at a folder made by convert_to_tfrecords.py")
     training = split == "train"
-    manifest = schema.read_manifest(data_dir)
+    manifest = _read_manifest_of(key, data_dir)
     image_keys = _check_mode(model.data_mode, manifest, data_dir)
+    if manifest["height"] != cfg["resolution"]:
+        _warn_resize_once(data_dir, manifest, cfg)
 
     def input_fn(params):
         batch = params["batch_size"]
@@ -263,6 +267,30 @@ def make_input_fn(cfg: Mapping, split: str):
         return ds.batch(batch, drop_remainder=True).prefetch(AUTOTUNE)  # static shapes for TPU
 
     return input_fn
+
+
+def _read_manifest_of(key: str, data_dir: str) -> Mapping:
+    """schema.read_manifest, its DataError naming the config key that points at data_dir."""
+    try:
+        return schema.read_manifest(data_dir)
+    except DataError as e:  # its advice says train_data, which may not be the key that points here
+        raise DataError(f"key '{key}': " + str(e).replace("point train_data at", f"point {key} at")) from None
+
+
+_resizes_reported = set()  # (data_dir, height, width, resolution): one warning per process
+
+
+def _warn_resize_once(data_dir: str, manifest: Mapping, cfg: Mapping) -> None:
+    """One stderr line when records of another size are resized to the model's resolution
+    (upscaled records make blurry training images)."""
+    height, width, resolution = manifest["height"], manifest["width"], cfg["resolution"]
+    if (data_dir, height, width, resolution) in _resizes_reported:
+        return
+    _resizes_reported.add((data_dir, height, width, resolution))
+    how = "upscaled" if height < resolution else "downscaled"
+    print(f"warning: {data_dir}: {width}x{height} records, {how} to {resolution}x{resolution} for "
+          f"{cfg['model']} at resolution {resolution}; convert with --size {resolution} to train on "
+          "images of that size", file=sys.stderr)
 
 
 def _check_mode(data_mode: str, manifest: Mapping, data_dir: str):
