@@ -75,6 +75,7 @@ def convert(options: ConvertOptions,
     """Runs one conversion. on_shard_done(shard_name) is called after each shard is complete
     (tests use it to interrupt a run at a known point)."""
     out = options.output_dir
+    options = sources.with_split_folders(options)
     _check_output_outside_input(options)
     plan = sources.build_plan(options)
     _check_not_empty(plan, options)
@@ -295,7 +296,8 @@ def report(summary: Summary, out: str, stream: TextIO = None, errors: TextIO = N
         return
     rejected = (f"; {m['num_rejected']} of {m['num_found']} files rejected, see "
                 f"{summary.rejects_path}" if m["num_rejected"] else "")
-    print(f"wrote {m['num_examples']} examples in {len(m['shards'])} shard(s) to {out}"
+    split = f" (split {m['split']})" if m.get("split") else ""
+    print(f"wrote {m['num_examples']} examples in {len(m['shards'])} shard(s) to {out}{split}"
           f"{rejected}", file=stream)
     for warning in summary.warnings:
         print(warning, file=errors)

@@ -9,6 +9,7 @@ Keys, beyond schema_version (added by schema.write_manifest):
   num_examples       records in all shards (unpaired: a + b)
   shards, shard_sizes  names relative to the manifest's folder, and their record counts
   source             the input folder (absolute); source_b for a second folder
+  split              --split: the split folder of a pix2pix/CycleGAN layout that was read
   labels             class-folder name -> label ({} without class folders); label_counts
   num_upscaled       images whose short side was below --size (blurry when upscaled)
   plan               options and input-list digest (--resume checks it)
@@ -58,6 +59,8 @@ def build(options, plan: sources.SourcePlan, shards, records: Dict[str, Dict],
         "num_upscaled": sum(r["num_upscaled"] for r in counted),
         "plan": fingerprint,
     }
+    if options.split:
+        manifest["split"] = options.split
     if options.input_dir_b:
         manifest["source_b"] = sources.printable(fingerprint["options"]["input_dir_b"])
     if options.mode == "paired":

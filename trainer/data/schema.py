@@ -10,7 +10,9 @@ HWC with 3 channels; the decoder re-checks that on read.
                  (a paired record therefore also reads as an images-mode record of A)
   unpaired mode  two sets of images-mode shards, one per domain, listed in the manifest
 
-The manifest `dataset.json` sits beside the shards; `shards` are names relative to it.
+The manifest `dataset.json` sits beside the shards; `shards` are names relative to it. For
+records written by other tools, `convert_to_tfrecords.py --index DIR` checks them and writes it
+(index_records.py).
 """
 import json
 import os
@@ -33,6 +35,7 @@ WIDTH = "image/width"
 NUM_CHANNELS = "image/channels"
 LABEL = "image/class/label"
 FILENAME = "image/filename"
+LABEL_TEXT = "image/class/text"  # TF-Slim's class name; read by --index only (manifest labels)
 ENCODED_B = "image_b/encoded"
 FILENAME_B = "image_b/filename"
 
@@ -128,7 +131,9 @@ def read_manifest(data_dir: str) -> Dict[str, Any]:
     """Reads and checks `dataset.json`; DataError names the file and what is wrong."""
     path = manifest_path(data_dir)
     if not tf.io.gfile.exists(path):
-        raise DataError(f"{path}: no manifest found; make the folder with convert_to_tfrecords.py "
+        raise DataError(f"{path}: no manifest found; for TFRecords already in {data_dir} run "
+                        f"convert_to_tfrecords.py --index {data_dir}, for a folder of images "
+                        f"convert_to_tfrecords.py --input_dir IMAGES --output_dir {data_dir} --size N "
                         "(or point train_data at the folder that holds dataset.json)")
     try:
         with tf.io.gfile.GFile(path, "r") as f:

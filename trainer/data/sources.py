@@ -16,6 +16,10 @@ Pairing (paired mode with --input_dir_b): A and B files match by their path rela
 folder without the extension (`x/1.jpg` matches `x/1.png`); unmatched files and second files
 with the same stem are rejected, never dropped silently.
 
+Split folders (--split, split_folders.py): an input folder in the pix2pix/CycleGAN layout
+(train/ val/ test/, or trainA/ trainB/ testA/ testB/) is refused unless --split names the split;
+the split's folder(s) are then the input folders, so the other splits are never read.
+
 Order: sorted paths, then a permutation seeded by --seed and the record-set name, so shards mix
 classes and, for unpaired data, domain b's order says nothing about domain a's.
 """
@@ -24,7 +28,7 @@ import os
 import random
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from trainer.data import schema
+from trainer.data import schema, split_folders
 from trainer.data.decode_worker import EDGES, IMAGE, SIDE_BY_SIDE, TWO_FILES, Task
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".webp",
@@ -162,6 +166,18 @@ def shuffled(items: Sequence[Item], seed: int, prefix: str) -> Tuple[Item, ...]:
     order = list(items)
     random.Random(f"{seed}:{prefix}").shuffle(order)
     return tuple(order)
+
+
+def with_split_folders(options):
+    """options (a ConvertOptions) reading the --split folder(s) of a pix2pix/CycleGAN layout;
+    schema.DataError when a layout would be merged or the split is not there."""
+    try:
+        input_dir, input_dir_b = split_folders.resolve(options.mode, options.input_dir,
+                                                       options.input_dir_b, options.split,
+                                                       options.split_pairs)
+    except split_folders.LayoutError as e:
+        raise schema.DataError(str(e)) from None
+    return dataclasses.replace(options, input_dir=input_dir, input_dir_b=input_dir_b)
 
 
 def build_plan(options) -> SourcePlan:
