@@ -74,3 +74,17 @@ def latest_step(model_dir: str) -> int:
     if not latest:
         return 0
     return int(tf.train.load_variable(latest, "global_step"))
+
+
+class SaverHook(tf.compat.v1.train.CheckpointSaverHook):
+    """The Estimator's checkpoint hook, minus the meta-graph it builds at every session start
+    (graph.as_graph_def plus create_meta_graph_def) only to hand it to the summary writer, which
+    here writes no graph (trainer/event_files.py). Saves at the same steps and runs the same
+    listeners. Used off TPU (TPUEstimator brings its own hook there) and without
+    tensorboard_graph."""
+
+    def after_create_session(self, session, coord):
+        # As the base class, without the graph: the state at the restored (or initial) step.
+        global_step = session.run(self._global_step_tensor)
+        self._save(session, global_step)
+        self._timer.update_last_triggered_step(global_step)

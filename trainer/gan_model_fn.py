@@ -9,7 +9,7 @@ from typing import Dict, List
 
 import tensorflow as tf
 
-from trainer import models, tpu
+from trainer import checkpoints, models, tpu
 from trainer.models import GanModel
 
 ModeKeys = tf.estimator.ModeKeys
@@ -158,13 +158,25 @@ def _metric_fn(**per_example):
     return {name: tf.compat.v1.metrics.mean(value) for name, value in per_example.items()}
 
 
-def _scaffold_fn(cfg):
-    def scaffold():
-        # Relative paths in the `checkpoint` file: the model_dir can be moved or copied.
-        saver = tf.compat.v1.train.Saver(
-            max_to_keep=cfg["keep_checkpoint_max"], sharded=True, save_relative_paths=True)
-        return tf.compat.v1.train.Scaffold(saver=saver)
-    return scaffold
+def _saver(cfg):
+    # Relative paths in the `checkpoint` file: the model_dir can be moved or copied.
+    return tf.compat.v1.train.Saver(max_to_keep=cfg["keep_checkpoint_max"], sharded=True, save_relative_paths=True)
+
+
+def _scaffold_fn(cfg, saver=None):
+    return lambda: tf.compat.v1.train.Scaffold(saver=saver or _saver(cfg))
+
+
+def _training_spec(cfg, model_dir: str, **spec):
+    """The TRAIN spec; off TPU with its own checkpoint hook (trainer.checkpoints.SaverHook),
+    which skips the meta-graph the Estimator's default hook builds at session start."""
+    if cfg["use_tpu"] or cfg["tensorboard_graph"]:
+        return tpu.tpu_estimator.TPUEstimatorSpec(ModeKeys.TRAIN, scaffold_fn=_scaffold_fn(cfg), **spec)
+    saver = _saver(cfg)
+    hook = checkpoints.SaverHook(model_dir, save_steps=cfg["save_checkpoints_steps"], saver=saver,
+                                 save_graph_def=False)
+    return tpu.tpu_estimator.TPUEstimatorSpec(ModeKeys.TRAIN, scaffold_fn=_scaffold_fn(cfg, saver),
+                                              training_hooks=[hook], **spec)
 
 
 def model_fn(features, labels, mode, params, config):
@@ -194,6 +206,7 @@ def model_fn(features, labels, mode, params, config):
     step_value = step.read_value()
     train_op, scalars, images, stop_check, g_loss = _train_op(
         model, nets, features, labels, cfg, step, step_value, tpu.num_replicas(params))
-    host_call = tpu.host_call(config.model_dir, cfg, step_value, scalars, images, stop_check)
-    return spec(mode, loss=g_loss, train_op=train_op, host_call=host_call, scaffold_fn=_scaffold_fn(cfg))
+    host_call = tpu.host_call(config.model_dir, cfg, step_value, scalars, images, stop_check,
+                              reporter=params.get("progress"))
+    return _training_spec(cfg, config.model_dir, loss=g_loss, train_op=train_op, host_call=host_call)
 

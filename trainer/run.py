@@ -10,15 +10,15 @@ from typing import Dict, List, Optional
 
 import tensorflow as tf
 
-from trainer import checkpoints, config, event_files, images, models, sampling, tpu
+from trainer import checkpoints, config, event_files, images, models, progress, sampling, tpu
 from trainer.data.input_pipeline import make_input_fn
 from trainer.gan_model_fn import model_fn
 
 METRICS_NAME = "metrics.json"
 
 
-def estimator(cfg, model_dir: str, for_export: bool = False):
-    return tpu.make_estimator(cfg, model_dir, model_fn, for_export=for_export)
+def estimator(cfg, model_dir: str, for_export: bool = False, reporter=None):
+    return tpu.make_estimator(cfg, model_dir, model_fn, for_export=for_export, reporter=reporter)
 
 
 class TimeBudgetHook(tf.estimator.SessionRunHook):
@@ -37,17 +37,20 @@ class TimeBudgetHook(tf.estimator.SessionRunHook):
             run_context.request_stop()
 
 
-def train(cfg, model_dir: str, max_steps: Optional[int] = None) -> int:
+def train(cfg, model_dir: str, max_steps: Optional[int] = None, hooks=()) -> int:
     """Trains to `max_steps` (default train_steps), resuming from the last checkpoint; stops
-    earlier, with a checkpoint, after `max_train_minutes` if set."""
+    earlier, with a checkpoint, after `max_train_minutes` if set. `hooks`: extra
+    SessionRunHooks (e.g. benchmarks.startup's timeline)."""
     config.save(cfg, model_dir)
     checkpoints.ensure_restorable(model_dir)
-    est = estimator(cfg, model_dir)
-    event_files.prepare(est.model_dir, write_graph=cfg["tensorboard_graph"])
     budget = cfg["max_train_minutes"]
+    reporter = progress.Reporter(cfg["train_steps"], cfg["train_batch_size"],
+                                 os.path.join(model_dir, sampling.SAMPLES_DIR, sampling.LATEST), budget_minutes=budget)
+    est = estimator(cfg, model_dir, reporter=reporter)
+    event_files.prepare(est.model_dir, write_graph=cfg["tensorboard_graph"])
     est.train(make_input_fn(cfg, "train"), max_steps=max_steps or cfg["train_steps"],
-              hooks=[TimeBudgetHook(budget)] if budget is not None else None,
-              saving_listeners=[sampling.SampleGridListener(cfg, model_dir)])
+              hooks=[*hooks, *([TimeBudgetHook(budget)] if budget is not None else [])],
+              saving_listeners=[sampling.SampleGridListener(cfg, model_dir), progress.CheckpointReport(reporter)])
     return est.get_variable_value("global_step")
 
 

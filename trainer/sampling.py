@@ -14,6 +14,7 @@ from trainer import images, models
 from trainer.gan_model_fn import build_networks
 
 SAMPLES_DIR = "samples"
+LATEST = "latest.png"
 
 
 def fixed_features(cfg, count: int) -> tf.data.Dataset:
@@ -68,7 +69,7 @@ class SampleGridListener(tf.estimator.CheckpointSaverListener):
         grid = images.grid_of_predictions(_split(outputs), self._columns)
         out = os.path.join(self._model_dir, SAMPLES_DIR)
         images.write_png(os.path.join(out, f"step_{global_step_value:07d}.png"), grid)
-        images.write_png(os.path.join(out, "latest.png"), grid)
+        images.write_png(os.path.join(out, LATEST), grid)
 
     def end(self, session, global_step_value):
         if self._graph is not None:

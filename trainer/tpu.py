@@ -15,6 +15,7 @@ from typing import Dict, Mapping, Optional
 
 import tensorflow as tf
 
+from trainer import progress
 from trainer.models.layers import to_uint8
 
 tpu_estimator = tf.compat.v1.estimator.tpu
@@ -54,9 +55,10 @@ def run_config(cfg: Mapping, model_dir: str) -> tpu_estimator.RunConfig:
         tpu_config=tpu_config(cfg))
 
 
-def make_estimator(cfg: Mapping, model_dir: str, model_fn, for_export: bool = False):
+def make_estimator(cfg: Mapping, model_dir: str, model_fn, for_export: bool = False, reporter=None):
     """The one TPUEstimator constructor. `for_export` marks the PREDICT calls that build the
-    serving graph (TPUEstimator gives no batch_size then)."""
+    serving graph (TPUEstimator gives no batch_size then); `reporter` (trainer.progress) gets
+    the training progress from the host call."""
     return tpu_estimator.TPUEstimator(
         model_fn=model_fn,
         config=run_config(cfg, model_dir),
@@ -66,7 +68,7 @@ def make_estimator(cfg: Mapping, model_dir: str, model_fn, for_export: bool = Fa
         predict_batch_size=cfg["predict_batch_size"],
         eval_on_tpu=cfg["use_tpu"],
         export_to_tpu=False,  # one CPU serving graph; load with tf.saved_model.load(dir)
-        params={"config": cfg, "for_export": for_export})
+        params={"config": cfg, "for_export": for_export, "progress": reporter})
 
 
 @contextlib.contextmanager
@@ -141,11 +143,13 @@ SUMMARY_IMAGES = 8  # per core, per image row
 
 
 def host_call(model_dir: str, cfg: Mapping, step, scalars: Dict[str, tf.Tensor],
-              images: Dict[str, tf.Tensor], stop_check: Optional[Dict[str, tf.Tensor]] = None):
+              images: Dict[str, tf.Tensor], stop_check: Optional[Dict[str, tf.Tensor]] = None,
+              reporter: Optional[progress.Reporter] = None):
     """Builds TPUEstimator's `host_call`: scalar summaries every `summary_every_steps`, image
     grids every `image_summary_every_steps`; with `stop_check` (nan_policy 'stop': the count of
     non-finite steps so far and the losses) fails with a 'NonFiniteLoss' error naming the step,
-    the count and the losses (summaries run on the host on TPU too).
+    the count and the losses (summaries run on the host on TPU too); with `reporter`, hands it
+    the step and the losses whenever scalars are recorded.
 
     `step` is the global step this step's summaries belong to (read before its update).
     Host-call tensors need a leading axis (they are concatenated across cores) and a TPU-legal
@@ -170,11 +174,12 @@ def host_call(model_dir: str, cfg: Mapping, step, scalars: Dict[str, tf.Tensor],
             for name in ("d_loss", "g_loss"):
                 message += [name + " =", tf.reduce_mean(t["check/" + name])]
             checks.append(tf.debugging.Assert(tf.equal(count, 0.0), message, summarize=8))
+        scalars_due = is_due(gstep, scalar_every, window)
         with tf.control_dependencies(checks):
             # Small queue, frequent flush: a preempted or killed run keeps its recent summaries.
             writer = tf.summary.create_file_writer(model_dir, max_queue=10, flush_millis=2000)
             with writer.as_default():
-                with tf.summary.record_if(is_due(gstep, scalar_every, window)):
+                with tf.summary.record_if(scalars_due):
                     for key in sorted(t):
                         if key.startswith("scalar/"):
                             tf.summary.scalar(key[len("scalar/"):], tf.reduce_mean(t[key]), step=gstep)
@@ -183,6 +188,8 @@ def host_call(model_dir: str, cfg: Mapping, step, scalars: Dict[str, tf.Tensor],
                         if key.startswith("image/"):
                             grid = image_grid(to_uint8(t[key]))
                             tf.summary.image(key[len("image/"):], grid, step=gstep, max_outputs=1)
-                return tf.group(tf.compat.v1.summary.all_v2_summary_ops(), *checks)
+                reported = tf.cond(scalars_due, lambda: progress.report_op(
+                    reporter, gstep, tf.reduce_mean(t["scalar/d_loss"]), tf.reduce_mean(t["scalar/g_loss"])), tf.no_op)
+                return tf.group(tf.compat.v1.summary.all_v2_summary_ops(), reported, *checks)
 
     return host_call_fn, tensors
