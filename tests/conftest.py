@@ -44,3 +44,14 @@ def gcs_bucket(gcs):
     """A fresh, empty bucket for one test: "gs://test-<random>" (no trailing slash)."""
     return gcs.bucket()
 # ===== end GCS emulator ===========================================================================
+
+
+# Slowest test files first. With --dist loadfile a file runs in one process, and a long file
+# handed out last would keep one core busy alone at the end of the run.
+SLOW_FILES_FIRST = ("test_tpu_compile_cyclegan.py", "test_tpu_compile_pix2pix.py", "test_tpu_compile_discogan.py",
+                    "test_cyclegan.py", "test_tpu_compile_dcgan.py", "test_pix2pix.py", "test_quality_run.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(SLOW_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order

@@ -1,10 +1,9 @@
-"""TPU-compile layer for DiscoGAN (64 px) and CycleGAN (128, 256 px): TRAIN in a loop, EVAL
-and PREDICT, float32 and bfloat16, built by the real model_fn and compiled with XLA on CPU
-(tests/tpu_compile.py).
+"""TPU-compile layer for CycleGAN (128, 256 px): TRAIN in a loop, EVAL and PREDICT, float32 and
+bfloat16, built by the real model_fn and compiled with XLA on CPU (tests/tpu_compile.py).
 One file per model family, so the test processes share the work."""
 from tpu_compile import check_mode, datasets_fixture, every_case
 
-CONFIGS = ("discogan_64", "cyclegan_128", "cyclegan_256")
+CONFIGS = ("cyclegan_128", "cyclegan_256")
 data = datasets_fixture(CONFIGS)
 
 
