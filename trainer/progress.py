@@ -86,11 +86,8 @@ class Reporter:
             self._open_bar = False
 
 
-def report_op(reporter: Optional[Reporter], step, d_loss, g_loss):
-    """An op that hands (step, d_loss, g_loss) to `reporter` on the host (None: nothing)."""
-    if reporter is None:
-        return tf.no_op()
-
+def report_op(reporter: Reporter, step, d_loss, g_loss):
+    """An op that hands (step, d_loss, g_loss) to `reporter` on the host."""
     def call(s, d, g):
         reporter.report(s.numpy(), d.numpy(), g.numpy())
         return 0

@@ -188,7 +188,7 @@ def host_call(model_dir: str, cfg: Mapping, step, scalars: Dict[str, tf.Tensor],
                         if key.startswith("image/"):
                             grid = image_grid(to_uint8(t[key]))
                             tf.summary.image(key[len("image/"):], grid, step=gstep, max_outputs=1)
-                reported = tf.cond(scalars_due, lambda: progress.report_op(
+                reported = tf.no_op() if reporter is None else tf.cond(scalars_due, lambda: progress.report_op(
                     reporter, gstep, tf.reduce_mean(t["scalar/d_loss"]), tf.reduce_mean(t["scalar/g_loss"])), tf.no_op)
                 return tf.group(tf.compat.v1.summary.all_v2_summary_ops(), reported, *checks)
 
