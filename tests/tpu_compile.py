@@ -54,6 +54,7 @@ class Compiled:
     session: tf.compat.v1.Session
     outputs: Any            # fetches of the compiled region (loss, ...)
     outfeed: Dict[str, tf.Variable]   # the last outfed tensors, read on the host
+    host_fn: Any            # TRAIN: the host_call function; EVAL: the metric function
     global_step: tf.Variable
 
     def compiled_ops(self) -> List[tf.Operation]:
@@ -105,6 +106,7 @@ def compile_mode(cfg, mode: str, model_dir: str) -> Compiled:
         run_config = tpu.run_config(cfg.replace(use_tpu=False), model_dir)  # no TPU cluster to resolve
         params = {"config": cfg, "for_export": False, "batch_size": batch, "use_tpu": True}
         outfeed: Dict[str, tf.Variable] = {}
+        host_fn = []
         host_every = tpu.host_call_every_n_steps(cfg) if mode == ModeKeys.TRAIN else 1
 
         def one_step(i, flat_inputs):
@@ -115,10 +117,10 @@ def compile_mode(cfg, mode: str, model_dir: str) -> Compiled:
             spec = gan_model_fn.model_fn(features, labels, mode, params, run_config)
             if mode == ModeKeys.TRAIN:
                 tensors, deps = spec.host_call[1], [spec.train_op]
-                outfeed["__host_call__"] = spec.host_call[0]
+                host_fn.append(spec.host_call[0])
             elif mode == ModeKeys.EVAL:
                 tensors, deps = spec.eval_metrics[1], []
-                outfeed["__host_call__"] = spec.eval_metrics[0]
+                host_fn.append(spec.eval_metrics[0])
             else:
                 tensors, deps = spec.predictions, []
             variables = _outfeed_variables(tensors)
@@ -141,21 +143,20 @@ def compile_mode(cfg, mode: str, model_dir: str) -> Compiled:
         outputs = xla.compile(computation, inputs=flat)
         session = tf.compat.v1.Session(graph=graph)
         session.run([tf.compat.v1.global_variables_initializer(), tf.compat.v1.local_variables_initializer()])
-    return Compiled(graph, session, outputs, outfeed, step)
+    return Compiled(graph, session, outputs, outfeed, host_fn[0] if host_fn else None, step)
 
 
 def host_call_outputs(compiled: Compiled, mode: str):
     """Runs the host side on the last outfed values: the host_call (TRAIN), the metric
     function's update ops (EVAL); returns the numpy values of the outfed tensors."""
-    tensors = {k: v for k, v in compiled.outfeed.items() if k != "__host_call__"}
     with compiled.graph.as_default():
-        values = compiled.session.run(tensors)
+        values = compiled.session.run(compiled.outfeed)
         if mode == ModeKeys.TRAIN:
-            host_op = compiled.outfeed["__host_call__"](**{k: tf.constant(v) for k, v in values.items()})
+            host_op = compiled.host_fn(**{k: tf.constant(v) for k, v in values.items()})
             compiled.session.run(summary_ops_v2.summary_writer_initializer_op())  # as TPUEstimator
             compiled.session.run(host_op)
         elif mode == ModeKeys.EVAL:
-            metrics = compiled.outfeed["__host_call__"](**{k: tf.constant(v) for k, v in values.items()})
+            metrics = compiled.host_fn(**{k: tf.constant(v) for k, v in values.items()})
             compiled.session.run(tf.compat.v1.local_variables_initializer())
             compiled.session.run([update for _, update in metrics.values()])
             values.update({"metric/" + k: compiled.session.run(value) for k, (value, _) in metrics.items()})

@@ -5,7 +5,7 @@ forward pass that sees the updated D) the generator update, each with the batch-
 of its own networks; the global step is incremented once. Variables come from the Keras models
 built here under the `generator/...` and `discriminator/...` variable scopes.
 """
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import tensorflow as tf
 
@@ -26,8 +26,7 @@ class Network:
         self.model = keras_model
         self.record_updates = record_updates
         self.update_sink: List[tf.Operation] = []
-        self.reuse_outputs = False  # see reuse_inference_outputs
-        self._outputs: Dict = {}
+        self._outputs: Optional[Dict] = None  # inference outputs by input; see reuse_inference_outputs
 
     @property
     def role(self) -> str:
@@ -38,7 +37,7 @@ class Network:
         return self.model.trainable_variables
 
     def __call__(self, inputs, training: bool):
-        key = inputs.ref() if self.reuse_outputs and not training and isinstance(inputs, tf.Tensor) else None
+        key = inputs.ref() if self._outputs is not None and not training and isinstance(inputs, tf.Tensor) else None
         if key is not None and key in self._outputs:
             return self._outputs[key]
         outputs = self.model(inputs, training=training)
@@ -56,7 +55,7 @@ def reuse_inference_outputs(nets: Dict[str, Network]) -> None:
     and the metrics translate the same images: CycleGAN's eval built 12 generator passes where 6
     differ, and the duplicates cost XLA minutes of compile time."""
     for net in nets.values():
-        net.reuse_outputs = True
+        net._outputs = {}
 
 
 def build_networks(model: GanModel, cfg) -> Dict[str, Network]:
