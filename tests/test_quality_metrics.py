@@ -77,6 +77,38 @@ def test_swd_patches_are_7x7_and_normalised_per_channel():
     np.testing.assert_allclose(per_channel.std(axis=(0, 1, 2)), 1, atol=1e-4)
 
 
+def float64_swd(real: np.ndarray, fake: np.ndarray, projections: int, seed: int = 0):
+    """SWD per level with every step in float64: pyramid, patch statistics, projections (the same
+    patch positions and directions as swd.swd)."""
+    def descriptors(images):
+        x = swd.to_0_255(images).astype(np.float64)
+        rng = np.random.default_rng(seed)
+        pyramid = [x]
+        for _ in range(1, len(swd.resolutions(x.shape[1]))):
+            pyramid.append(swd.pyr_down(pyramid[-1]))
+            pyramid[-2] = pyramid[-2] - swd.pyr_up(pyramid[-1])
+        out = []
+        for level in pyramid:
+            p = swd.patches(level, rng)
+            p = (p - p.mean(axis=(0, 1, 2), keepdims=True)) / p.std(axis=(0, 1, 2), keepdims=True)
+            out.append(p.reshape(len(p), -1))
+        return out
+    rng = np.random.default_rng([seed, 1])
+    return [swd.sliced_wasserstein(a, b, projections, rng) * 1e3 for a, b in zip(descriptors(real), descriptors(fake))]
+
+
+def test_swd_of_a_near_constant_set_matches_a_float64_reference():
+    """A collapsed / near-constant generator: grey 200 +- 2 levels. The per-channel statistics
+    in float32 drifted by about a grey level (1-2 std here) and made swd_16 ~4.6x too large."""
+    def near_constant(seed):
+        values = 200 + np.random.default_rng(seed).integers(-2, 3, (256, 32, 32, 3))
+        return (values / 127.5 - 1.0).astype(np.float32)
+    real, fake = near_constant(0), near_constant(1)
+    out = swd.swd(real, fake, projections=128)
+    reference = float64_swd(real, fake, projections=128)
+    assert [out["swd_32"], out["swd_16"]] == pytest.approx(reference, rel=0.01)
+
+
 # --- MS-SSIM ----------------------------------------------------------------------------------
 
 def test_msssim_power_factors_fit_small_images():
@@ -122,6 +154,41 @@ def test_fid_and_kid_identical_near_zero_shifted_worse_and_deterministic():
     assert frechet.fid_kid(real, fresh, seed=2) == frechet.fid_kid(real, fresh, seed=2)
     # More dims than samples (singular covariances) still gives a finite, non-negative value.
     assert np.isfinite(frechet.frechet_distance(real[:20], fresh[:20]))
+
+
+def test_kid_std_is_the_spread_over_disjoint_subsets_and_is_not_zero_for_small_sets():
+    rng = np.random.default_rng(4)
+    real = rng.normal(0, 1, (1000, 16))
+    fresh, shifted = rng.normal(0, 1, (1000, 16)), rng.normal(0.3, 1, (1000, 16))
+    same = frechet.kid(real, real)
+    assert same == {"kid": 0.0, "kid_std": 0.0}
+    for n in (1000, 200):  # n <= subset_size: before, every subset was the whole set (std 0)
+        assert frechet.kid(real[:n], fresh[:n])["kid_std"] > 0
+        assert frechet.kid(real[:n], shifted[:n])["kid_std"] > 0
+    # It depends on the data: farther distributions spread more, and other samples give another value.
+    near, far = frechet.kid(real, fresh), frechet.kid(real, shifted)
+    assert far["kid_std"] > 2 * near["kid_std"]
+    assert frechet.kid(real, rng.normal(0, 1, (1000, 16)))["kid_std"] != near["kid_std"]
+    # Unequal set sizes: subsets of the smaller one's share.
+    assert frechet.kid(real, shifted[:500])["kid_std"] > 0
+
+
+def test_kid_std_is_of_the_order_of_the_spread_over_independent_draws_and_kid_is_unbiased():
+    """kid_std estimates the spread of one subset's MMD^2 (m = n / 10 samples per set): compare
+    with the spread of that estimate over independent draws of m-sample sets, and the spread of
+    kid itself (the mean of 10 subsets) with kid_std / sqrt(10)."""
+    rng = np.random.default_rng(5)
+    n, d, draws, shift = 400, 8, 40, 0.25
+    sample = lambda count, mu: rng.normal(mu, 1, (count, d))  # noqa: E731
+    results = [frechet.kid(sample(n, 0), sample(n, shift), seed=i) for i in range(draws)]
+    kids = np.array([r["kid"] for r in results])
+    stds = np.array([r["kid_std"] for r in results])
+    one_subset = np.std([frechet.polynomial_mmd2(sample(n // 10, 0), sample(n // 10, shift)) for _ in range(400)])
+    assert 0.6 < np.median(stds) / one_subset < 1.6
+    assert 0.5 < np.std(kids) / (np.median(stds) / np.sqrt(10)) < 2.0
+    # Unbiased: the mean over draws agrees with the MMD^2 of large sets within a few standard errors.
+    population = frechet.polynomial_mmd2(sample(4000, 0), sample(4000, shift))
+    assert abs(kids.mean() - population) < 4 * np.std(kids) / np.sqrt(draws) + 0.02 * population
 
 
 # --- The offline feature network --------------------------------------------------------------

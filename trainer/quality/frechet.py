@@ -4,8 +4,8 @@ et al. 2018) between two sets of feature vectors `[n, d]` (trainer/quality/featu
 FID fits a Gaussian to each set: |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^1/2). It is biased
 for small n (it shrinks as n grows), so compare runs only at the same sample count.
 KID is an unbiased MMD^2 with the cubic polynomial kernel k(x, y) = (x.y / d + 1)^3, averaged
-over random subsets of up to 1000 (mean and std reported); unbiased, so small sets are fine
-(it can be slightly negative).
+over disjoint random subsets of up to 1000 (mean, and std over the subsets, reported); unbiased,
+so small sets are fine (it can be slightly negative).
 With the default EfficientNet-Lite0 features the values are not comparable with published
 Inception-v3 FID/KID numbers: compare runs of this project with each other.
 """
@@ -46,20 +46,29 @@ def polynomial_mmd2(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def kid(a: np.ndarray, b: np.ndarray, subsets: int = 10, subset_size: int = 1000, seed: int = 0) -> Dict[str, float]:
-    """{'kid': mean, 'kid_std': std} of the MMD^2 over `subsets` random subsets of size
-    min(subset_size, n); equal-sized sets share the subset indices (their samples are
-    independent, so the pairing is arbitrary), which makes KID of a set with itself 0."""
+    """{'kid': mean, 'kid_std': std} of the unbiased MMD^2 over `subsets` disjoint random
+    subsets, as Bińkowski et al. report KID (their code: mean and std of the MMD^2 over subsets
+    of 1000): each subset holds m = min(subset_size, n // subsets) samples of each set, so the
+    subsets are independent and kid_std is the spread of one m-sample estimate (the standard
+    error of kid itself is about kid_std / sqrt(subsets)). Sets of fewer than 2 * subsets samples
+    use n // 2 subsets of 2. The mean of unbiased estimates is unbiased (so it can dip below 0),
+    and equal-sized sets share the partition (their samples are independent, so the pairing is
+    arbitrary), which makes KID of a set with itself exactly 0.
+
+    Before, the subsets were drawn with overlap, and for n <= subset_size every one was the whole
+    set: kid_std was 0 (or ~10x too small), a spread that could not fail."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    m = min(subset_size, len(a), len(b))
-    if m < 2:
+    n = min(len(a), len(b))
+    if n < 2:
         raise ValueError("KID needs at least 2 samples per set")
+    count = max(1, min(subsets, n // 2))
+    m = min(subset_size, n // count)
     rng = np.random.default_rng([seed, 3])
-    values = []
-    for _ in range(subsets):
-        i = rng.choice(len(a), m, replace=False)
-        j = i if len(a) == len(b) else rng.choice(len(b), m, replace=False)
-        values.append(polynomial_mmd2(a[i], b[j]))
-    return {"kid": float(np.mean(values)), "kid_std": float(np.std(values))}
+    order_a = rng.permutation(len(a))
+    order_b = order_a if len(a) == len(b) else rng.permutation(len(b))
+    values = [polynomial_mmd2(a[order_a[k * m:(k + 1) * m]], b[order_b[k * m:(k + 1) * m]])
+              for k in range(count)]
+    return {"kid": float(np.mean(values)), "kid_std": float(np.std(values, ddof=1)) if count > 1 else 0.0}
 
 
 def fid_kid(real: np.ndarray, fake: np.ndarray, seed: int = 0) -> Dict[str, float]:

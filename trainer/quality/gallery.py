@@ -47,7 +47,8 @@ METRICS = {
                    "compare runs at the same sample count"),
     "kid": (LOWER, "generated vs real: kernel inception distance (unbiased MMD\u00b2 of the same features; "
                    "can dip below 0)"),
-    "kid_std": (DIAGNOSTIC, "spread of kid over its random subsets: how precise kid is, not quality"),
+    "kid_std": (DIAGNOSTIC, "spread (std) of kid over its 10 disjoint random subsets: how precise kid is "
+                            "(kid's own error is ~1/3 of it), not quality"),
     "msssim_fake": (CLOSER, "generated vs generated: mean MS-SSIM of random sample pairs "
                             "(diversity; near 1 = mode collapse)"),
     "msssim_real": (REFERENCE, "real vs real: the same MS-SSIM of real pairs, the diversity to reach"),
