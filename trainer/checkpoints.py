@@ -6,9 +6,13 @@ point at the newest checkpoint that actually reads, so a restart never trips ove
 The model_fn's Saver writes relative paths into the `checkpoint` state file; a model_dir made
 elsewhere (absolute paths, a seed's pain point) is rewritten to relative paths before use, so a
 copied directory never silently restores from (or fails on) the old location.
+
+The hooks that decide when a run saves and stops live here too: SaverHook (checkpoint cadence)
+and TimeBudgetHook (stop, with a checkpoint, after max_train_minutes).
 """
 import os
 import re
+import time
 
 import tensorflow as tf
 
@@ -88,3 +92,19 @@ class SaverHook(tf.compat.v1.train.CheckpointSaverHook):
         global_step = session.run(self._global_step_tensor)
         self._save(session, global_step)
         self._timer.update_last_triggered_step(global_step)
+
+
+class TimeBudgetHook(tf.estimator.SessionRunHook):
+    """Requests a stop once `minutes` have passed since the session started; the Estimator then
+    saves a final checkpoint (and sample grid), so the next run resumes there."""
+
+    def __init__(self, minutes: float):
+        self._seconds = 60.0 * minutes
+        self._deadline = None
+
+    def after_create_session(self, session, coord):
+        self._deadline = time.monotonic() + self._seconds
+
+    def after_run(self, run_context, run_values):
+        if time.monotonic() >= self._deadline:
+            run_context.request_stop()

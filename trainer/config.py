@@ -10,34 +10,16 @@ iterations_per_loop.
 TPUEstimator reserves `params['batch_size']` (the per-core batch on TPU), so configs say
 `train_batch_size` / `eval_batch_size` / `predict_batch_size`: global batch sizes.
 """
-import dataclasses
 import os
 from collections.abc import Mapping
 from typing import Any, Dict, Iterable, Optional, Sequence, Tuple
 
 import yaml
 
+from trainer import models
+from trainer.fields import ConfigError, Field, positive_int
+
 CONFIG_FILENAME = "config.yaml"  # the operative config, written into model_dir on train
-
-
-class ConfigError(ValueError):
-    """A configuration problem; str(error) is a single line meant for the user."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Field:
-    """One config key: default, type, and the constraints validation enforces."""
-    default: Any
-    type: type
-    choices: Optional[Tuple[Any, ...]] = None
-    min_value: Optional[float] = None  # inclusive
-    optional: bool = False             # None allowed
-    arch: bool = False                 # changes the checkpoint: must match a model_dir's run
-    help: str = ""
-
-
-def _positive_int(default, **kw):
-    return Field(default, int, min_value=1, **kw)
 
 
 COMMON_FIELDS: Dict[str, Field] = {
@@ -45,12 +27,12 @@ COMMON_FIELDS: Dict[str, Field] = {
     "resolution": Field(64, int, min_value=1, arch=True, help="image height = width"),
     "train_data": Field(None, str, optional=True, help="folder (or gs:// prefix) made by convert_to_tfrecords.py"),
     "eval_data": Field(None, str, optional=True, help="defaults to train_data"),
-    "train_batch_size": _positive_int(64, help="global batch for training"),
-    "eval_batch_size": _positive_int(64),
-    "predict_batch_size": _positive_int(16),
-    "train_steps": _positive_int(10000),
-    "eval_steps": _positive_int(10),
-    "eval_every_steps": _positive_int(1000, help="train_and_evaluate: steps between evaluations"),
+    "train_batch_size": positive_int(64, help="global batch for training"),
+    "eval_batch_size": positive_int(64),
+    "predict_batch_size": positive_int(16),
+    "train_steps": positive_int(10000),
+    "eval_steps": positive_int(10),
+    "eval_every_steps": positive_int(1000, help="train_and_evaluate: steps between evaluations"),
     "learning_rate": Field(2e-4, float, min_value=0.0),
     "beta1": Field(0.5, float, min_value=0.0),
     "beta2": Field(0.999, float, min_value=0.0),
@@ -58,34 +40,34 @@ COMMON_FIELDS: Dict[str, Field] = {
                                  help="constant LR until this step, then linear decay to 0 at train_steps"),
     "max_train_minutes": Field(None, float, min_value=0.0, optional=True,
                                help="a train run stops after this many minutes, with a checkpoint; rerun to go on"),
-    "save_checkpoints_steps": _positive_int(500),
-    "keep_checkpoint_max": _positive_int(5),
-    "summary_every_steps": _positive_int(100, help="scalar summaries"),
-    "image_summary_every_steps": _positive_int(500),
+    "save_checkpoints_steps": positive_int(500),
+    "keep_checkpoint_max": positive_int(5),
+    "summary_every_steps": positive_int(100, help="scalar summaries"),
+    "image_summary_every_steps": positive_int(500),
     "tensorboard_graph": Field(False, bool, help="write the graph for TensorBoard's Graphs tab (slow to start with pure-Python protobuf; trainer/event_files.py)"),
-    "sample_grid_size": _positive_int(8, help="the N of the N x N sample grids"),
-    "num_samples": _positive_int(64, help="predict: how many samples or outputs to write"),
-    "shuffle_buffer": _positive_int(2048),
+    "sample_grid_size": positive_int(8, help="the N of the N x N sample grids"),
+    "num_samples": positive_int(64, help="predict: how many samples or outputs to write"),
+    "shuffle_buffer": positive_int(2048),
     "seed": Field(0, int, min_value=0),
     "nan_policy": Field("stop", str, choices=("stop", "skip"),
                         help="non-finite loss: stop with an error, or skip the step and count it"),
     # Sample quality and inspection (trainer/quality): evaluate, interpolate, project, neighbours.
     "quality_metrics": Field(True, bool, help="evaluate: also SWD, MS-SSIM, FID and KID of generated samples (DCGAN)"),
-    "quality_num_samples": _positive_int(1024, help="generated and real images per quality evaluation"),
-    "swd_projections": _positive_int(512, help="random directions of the sliced Wasserstein distance"),
+    "quality_num_samples": positive_int(1024, help="generated and real images per quality evaluation"),
+    "swd_projections": positive_int(512, help="random directions of the sliced Wasserstein distance"),
     "fid_feature_net": Field("efficientnet_lite0", str, choices=("efficientnet_lite0", "inception_v3", "vgg16"),
                              help="features for FID/KID and neighbours; inception_v3/vgg16 need fid_weights"),
     "fid_weights": Field(None, str, optional=True, help="weights file of fid_feature_net (Keras .h5; nothing is downloaded)"),
-    "projection_steps": _positive_int(200, help="project: gradient steps on the latent"),
-    "neighbours_samples": _positive_int(16, help="neighbours: generated samples to look up"),
-    "neighbours_k": _positive_int(8, help="neighbours: training images shown per sample and measure"),
-    "neighbours_max_train": _positive_int(10000, help="neighbours: training images searched (file order)"),
+    "projection_steps": positive_int(200, help="project: gradient steps on the latent"),
+    "neighbours_samples": positive_int(16, help="neighbours: generated samples to look up"),
+    "neighbours_k": positive_int(8, help="neighbours: training images shown per sample and measure"),
+    "neighbours_max_train": positive_int(10000, help="neighbours: training images searched (file order)"),
     # Cloud TPU. Nothing else in the code path changes when use_tpu flips.
     "use_tpu": Field(False, bool),
     "tpu": Field(None, str, optional=True, help="TPU name, or 'local' on a TPU VM"),
     "zone": Field(None, str, optional=True),
     "project": Field(None, str, optional=True),
-    "iterations_per_loop": _positive_int(100, help="TPU: steps per session.run; see LOOP_BOUNDARY_KEYS"),
+    "iterations_per_loop": positive_int(100, help="TPU: steps per session.run; see LOOP_BOUNDARY_KEYS"),
     "num_shards": Field(None, int, min_value=1, optional=True, help="TPU cores; None = all"),
     "precision": Field("float32", str, choices=("float32", "bfloat16"),
                        help="compute dtype of the networks; losses and summaries stay float32"),
@@ -137,7 +119,6 @@ class Config(Mapping):
 
 def fields_for(model_name: Optional[str]) -> Dict[str, Field]:
     """COMMON_FIELDS plus the model's own; raises ConfigError for an unknown model."""
-    from trainer import models  # late import: models import this module
     if model_name is None:
         return dict(COMMON_FIELDS)
     try:
@@ -238,7 +219,6 @@ def build(config_paths: Sequence[str] = (), overrides: Iterable[str] = (),
                                   + f"; allowed: {', '.join(sorted(fields))}")
             values[key] = _coerce(key, value, fields[key], source)
 
-    from trainer import models
     model = models.get(model_name)
     if values["resolution"] not in model.resolutions:
         raise ConfigError(f"{_source_of('resolution', layers)}: key 'resolution': {values['resolution']} "

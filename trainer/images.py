@@ -1,4 +1,6 @@
-"""Writing images a person looks at: PNG grids, single PNGs and an index.html (local or gs://)."""
+"""Image files in and out of the package: image folders read as float images, model outputs
+converted to uint8, and what a person looks at written as PNG grids, single PNGs and an
+index.html (local or gs://)."""
 import html
 import io
 import math
@@ -8,6 +10,35 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 from PIL import Image
+
+from trainer.fields import ConfigError
+
+# What a plain image folder (predict --input_dir, trainer.translate) may hold.
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+
+
+def folder_images(input_dir: str, flag: str = "--input_dir") -> List[str]:
+    """The image files of a folder, sorted; ConfigError naming `flag` when there are none."""
+    files = sorted(p for p in tf.io.gfile.glob(os.path.join(input_dir, "*"))
+                   if p.lower().endswith(IMAGE_EXTENSIONS))
+    if not files:
+        raise ConfigError(f"{flag} {input_dir}: no images (.png/.jpg/...) found")
+    return files
+
+
+def images_from_files(files: List[str], resolution: int) -> tf.data.Dataset:
+    """Image files -> float32 [res, res, 3] in [-1, 1] (any size or channel count in)."""
+    def load(path):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        image = tf.image.resize(tf.cast(image, tf.float32), [resolution, resolution], antialias=True)
+        return tf.ensure_shape(image / 127.5 - 1.0, [resolution, resolution, 3])
+    return tf.data.Dataset.from_tensor_slices(files).map(load)
+
+
+def to_uint8_tensor(images):
+    """The TensorFlow op of to_uint8: [-1, 1] float tensor -> uint8 (rounded, clipped), for
+    serving graphs and host-side summaries (never inside a TPU computation)."""
+    return tf.cast(tf.clip_by_value(tf.round((tf.cast(images, tf.float32) + 1.0) * 127.5), 0, 255), tf.uint8)
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:

@@ -5,7 +5,6 @@ only place that reads flags.
 """
 import json
 import os
-import time
 from typing import Dict, List, Optional
 
 import tensorflow as tf
@@ -21,22 +20,6 @@ def estimator(cfg, model_dir: str, for_export: bool = False, reporter=None):
     return tpu.make_estimator(cfg, model_dir, model_fn, for_export=for_export, reporter=reporter)
 
 
-class TimeBudgetHook(tf.estimator.SessionRunHook):
-    """Requests a stop once `minutes` have passed since the session started; the Estimator then
-    saves a final checkpoint (and sample grid), so the next run resumes there."""
-
-    def __init__(self, minutes: float):
-        self._seconds = 60.0 * minutes
-        self._deadline = None
-
-    def after_create_session(self, session, coord):
-        self._deadline = time.monotonic() + self._seconds
-
-    def after_run(self, run_context, run_values):
-        if time.monotonic() >= self._deadline:
-            run_context.request_stop()
-
-
 def train(cfg, model_dir: str, max_steps: Optional[int] = None, hooks=()) -> int:
     """Trains to `max_steps` (default train_steps), resuming from the last checkpoint; stops
     earlier, with a checkpoint, after `max_train_minutes` if set. `hooks`: extra
@@ -49,7 +32,7 @@ def train(cfg, model_dir: str, max_steps: Optional[int] = None, hooks=()) -> int
     est = estimator(cfg, model_dir, reporter=reporter)
     event_files.prepare(est.model_dir, write_graph=cfg["tensorboard_graph"])
     est.train(make_input_fn(cfg, "train"), max_steps=max_steps or cfg["train_steps"],
-              hooks=[*hooks, *([TimeBudgetHook(budget)] if budget is not None else [])],
+              hooks=[*hooks, *([checkpoints.TimeBudgetHook(budget)] if budget is not None else [])],
               saving_listeners=[sampling.SampleGridListener(cfg, model_dir), progress.CheckpointReport(reporter)])
     return est.get_variable_value("global_step")
 
@@ -105,13 +88,13 @@ def predict(cfg, model_dir: str, output_dir: Optional[str] = None, count: Option
     padded = -(-count // batch) * batch  # static batches (TPU): pad, then drop the extra
 
     if input_dir is not None:
-        files = folder_images(input_dir)
+        files = images.folder_images(input_dir)
         count = len(files)
         padded = -(-count // batch) * batch
 
     def input_fn(params):
         if input_dir is not None:
-            ds = images_from_files(files + files[:1] * (padded - count), cfg["resolution"])
+            ds = images.images_from_files(files + files[:1] * (padded - count), cfg["resolution"])
             ds = ds.map(lambda image: model.features_from_image(image, cfg))
         elif model.predict_dataset is not None:
             ds = model.predict_dataset(cfg, padded)
@@ -129,26 +112,6 @@ def predict(cfg, model_dir: str, output_dir: Optional[str] = None, count: Option
     return {**written, "output_dir": output_dir}
 
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
-
-
-def folder_images(input_dir: str) -> List[str]:
-    files = sorted(p for p in tf.io.gfile.glob(os.path.join(input_dir, "*"))
-                   if p.lower().endswith(IMAGE_EXTENSIONS))
-    if not files:
-        raise config.ConfigError(f"--input_dir {input_dir}: no images (.png/.jpg/...) found")
-    return files
-
-
-def images_from_files(files: List[str], resolution: int) -> tf.data.Dataset:
-    """Image files -> float32 [res, res, 3] in [-1, 1] (any size or channel count in)."""
-    def load(path):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-        image = tf.image.resize(tf.cast(image, tf.float32), [resolution, resolution], antialias=True)
-        return tf.ensure_shape(image / 127.5 - 1.0, [resolution, resolution, 3])
-    return tf.data.Dataset.from_tensor_slices(files).map(load)
-
-
 def export(cfg, model_dir: str, export_dir: Optional[str] = None) -> str:
     """A generator-only SavedModel for serving; returns its path."""
     model = models.get(cfg["model"])
@@ -163,6 +126,3 @@ def export(cfg, model_dir: str, export_dir: Optional[str] = None) -> str:
         export_dir or os.path.join(model_dir, "export"), serving_input_receiver_fn)
     return path.decode() if isinstance(path, bytes) else path
 
-
-def timestamp() -> str:
-    return time.strftime("%Y%m%d-%H%M%S")

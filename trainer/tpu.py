@@ -16,7 +16,7 @@ from typing import Dict, Mapping, Optional
 import tensorflow as tf
 
 from trainer import progress
-from trainer.models.layers import to_uint8
+from trainer.images import to_uint8_tensor
 
 tpu_estimator = tf.compat.v1.estimator.tpu
 
@@ -186,7 +186,7 @@ def host_call(model_dir: str, cfg: Mapping, step, scalars: Dict[str, tf.Tensor],
                 with tf.summary.record_if(is_due(gstep, image_every, window)):
                     for key in sorted(t):
                         if key.startswith("image/"):
-                            grid = image_grid(to_uint8(t[key]))
+                            grid = image_grid(to_uint8_tensor(t[key]))
                             tf.summary.image(key[len("image/"):], grid, step=gstep, max_outputs=1)
                 reported = tf.no_op() if reporter is None else tf.cond(scalars_due, lambda: progress.report_op(
                     reporter, gstep, tf.reduce_mean(t["scalar/d_loss"]), tf.reduce_mean(t["scalar/g_loss"])), tf.no_op)

@@ -142,7 +142,7 @@ def translate_folder(saved_model: str, input_dir: str, output_dir: str,
     `pair_half` 'A' or 'B', if given); returns {'index', 'count', ...}."""
     import tensorflow as tf
     from trainer import images
-    from trainer.run import IMAGE_EXTENSIONS
+    from trainer.fields import ConfigError
 
     if batch_size < 1:
         raise TranslateError(f"--batch_size {batch_size}: must be at least 1")
@@ -150,9 +150,10 @@ def translate_folder(saved_model: str, input_dir: str, output_dir: str,
         raise TranslateError(f"--pair_half {pair_half}: expected A (left half) or B (right half)")
     if not tf.io.gfile.isdir(input_dir):
         raise TranslateError(f"--input_dir {input_dir}: not a folder")
-    files = sorted(p for p in tf.io.gfile.glob(os.path.join(input_dir, "*")) if p.lower().endswith(IMAGE_EXTENSIONS))
-    if not files:
-        raise TranslateError(f"--input_dir {input_dir}: no images (.png/.jpg/...) found")
+    try:
+        files = images.folder_images(input_dir)
+    except ConfigError as e:
+        raise TranslateError(str(e)) from None
     translator = Translator(saved_model, signature)
     pair_inputs = _PairInputs(pair_half)
     names, rows = _output_names(files), []

@@ -11,7 +11,7 @@ import importlib
 import importlib.util
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
-from trainer.config import Field
+from trainer.fields import Field
 
 
 @dataclasses.dataclass(frozen=True)

@@ -30,7 +30,7 @@ Predict: a, a2b, a2b2a, b, b2a, b2a2b (float32 in [-1, 1]). Export: signatures '
 import tensorflow as tf
 
 from trainer import image_pool
-from trainer.config import Field
+from trainer.fields import Field
 from trainer.models import GanModel, LossOutput, losses
 from trainer.models import cyclegan_networks as networks_lib
 from trainer.models.patchgan import NORMS

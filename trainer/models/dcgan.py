@@ -10,9 +10,10 @@ Loss: the non-saturating GAN loss (sigmoid cross-entropy); Adam 2e-4, beta1 0.5.
 """
 import tensorflow as tf
 
-from trainer.config import Field
+from trainer.fields import Field
 from trainer.models import GanModel, LossOutput, losses
-from trainer.models.layers import log2_int, to_uint8
+from trainer.images import to_uint8_tensor
+from trainer.models.layers import log2_int
 
 L = tf.keras.layers
 RESOLUTIONS = (32, 64, 128)
@@ -102,7 +103,7 @@ def serving_inputs(cfg):
 
 
 def serving_outputs(nets, features, cfg):
-    return {"serving_default": {"images": to_uint8(nets["generator"](features["noise"], training=False))}}
+    return {"serving_default": {"images": to_uint8_tensor(nets["generator"](features["noise"], training=False))}}
 
 
 MODEL = GanModel(

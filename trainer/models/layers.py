@@ -13,11 +13,6 @@ def log2_int(resolution: int) -> int:
     return value
 
 
-def to_uint8(images):
-    """[-1, 1] float -> [0, 255] uint8 (rounded, clipped)."""
-    return tf.cast(tf.clip_by_value(tf.round((tf.cast(images, tf.float32) + 1.0) * 127.5), 0, 255), tf.uint8)
-
-
 class InstanceNormalization(tf.keras.layers.Layer):
     """Normalises each example and channel over its spatial axes (Ulyanov et al. 2016):
     [batch, H, W, C] -> same shape, per (example, channel) mean 0 and variance 1, then an

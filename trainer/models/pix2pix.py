@@ -13,10 +13,11 @@ with batch 1), so an output never depends on the other images of its batch.
 """
 import tensorflow as tf
 
-from trainer.config import ConfigError, Field
+from trainer.fields import ConfigError, Field
 from trainer.models import GanModel, LossOutput, losses
 from trainer.models import pix2pix_networks as networks_lib
-from trainer.models.layers import per_example_statistics, to_uint8
+from trainer.images import to_uint8_tensor
+from trainer.models.layers import per_example_statistics
 
 RESOLUTIONS = (64, 128, 256)
 JITTER = 286 / 256  # the paper's resize-to-286, crop-256
@@ -170,7 +171,7 @@ PNG_OUTPUT = "png_bytes"
 
 def png_outputs(images):
     """float32 [batch, R, R, 3] in [-1, 1] -> {'png_bytes': tf.string [batch] of PNG bytes}."""
-    return {PNG_OUTPUT: encode_png(to_uint8(images))}
+    return {PNG_OUTPUT: encode_png(to_uint8_tensor(images))}
 
 
 def serving_outputs(nets, features, cfg):

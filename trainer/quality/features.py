@@ -29,7 +29,7 @@ from typing import Callable, Dict, Optional
 import numpy as np
 import tensorflow as tf
 
-from trainer.config import ConfigError
+from trainer.fields import ConfigError
 from trainer.quality import torch_weights
 
 L = tf.keras.layers

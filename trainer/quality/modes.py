@@ -70,9 +70,8 @@ def load_target(path: str, resolution: int) -> np.ndarray:
     """Any image file -> float32 [res, res, 3] in [-1, 1]."""
     if not tf.io.gfile.exists(path):
         raise config.ConfigError(f"--target {path}: file not found")
-    from trainer.run import images_from_files
     try:
-        return next(iter(images_from_files([path], resolution))).numpy()
+        return next(iter(images.images_from_files([path], resolution))).numpy()
     except tf.errors.InvalidArgumentError:
         raise config.ConfigError(f"--target {path}: not a decodable image") from None
 
