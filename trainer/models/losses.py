@@ -44,3 +44,51 @@ def per_example_mean(x):
     """[batch, ...] -> [batch] float32 mean over all but the first axis (for eval metrics)."""
     x = tf.cast(x, tf.float32)
     return tf.reduce_mean(tf.reshape(x, [tf.shape(x)[0], -1]), axis=1)
+
+
+# ---- WGAN-GP (Gulrajani et al. 2017) with ProGAN's drift term (Karras et al. 2017) ------------
+# Logits are unbounded critic scores [batch] (or [batch, 1]); all results are float32 scalars
+# except gradient_penalty, which is per example.
+
+def gradient_penalty(discriminator, real, fake, seed=None, epsilon=None, target: float = 1.0):
+    """Per-example (||d D(x) / d x||_2 - target)^2, [batch] float32, at x = real + eps (fake - real)
+    with eps ~ U[0, 1) per example ([batch, 1, ..., 1]). `discriminator`: callable images ->
+    scores. eps is `epsilon` when given, else drawn by tf.random.stateless_uniform when `seed`
+    is a shape-[2] integer seed (e.g. [step, k]: reproducible across a resume), else by
+    tf.random.uniform with op-level seed `seed` (an int or None). Differentiable again (the
+    critic's parameters get the penalty's gradient): works in graph mode, tf.function and XLA."""
+    real = tf.cast(real, tf.float32)
+    fake = tf.cast(fake, tf.float32)
+    if epsilon is None:
+        batch = real.shape[0] if real.shape[0] is not None else tf.shape(real)[0]
+        shape = [batch] + [1] * (real.shape.rank - 1)
+        if seed is not None and not isinstance(seed, int):
+            epsilon = tf.random.stateless_uniform(shape, seed=tf.cast(seed, tf.int64), dtype=tf.float32)
+        else:
+            epsilon = tf.random.uniform(shape, dtype=tf.float32, seed=seed)
+    mixed = real + tf.cast(epsilon, tf.float32) * (fake - real)
+    with tf.GradientTape() as tape:
+        tape.watch(mixed)
+        scores = tf.reduce_sum(tf.cast(discriminator(mixed), tf.float32))
+    grads = tape.gradient(scores, mixed)
+    # 1e-12 keeps the penalty's own gradient finite where the critic is flat (sqrt'(0) = inf).
+    norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=list(range(1, grads.shape.rank))) + 1e-12)
+    return tf.square(norms - target)
+
+
+def wgan_gp_discriminator_loss(real_logits, fake_logits, gradient_penalty, drift: float = 0.001,
+                               gp_weight: float = 10.0):
+    """-> (loss, terms). loss = mean(fake) - mean(real) + gp_weight * mean(gradient_penalty)
+    + drift * mean(real^2) (ProGAN's epsilon drift keeps the critic's scores near 0).
+    terms: unweighted 'wasserstein_distance' (mean(real) - mean(fake)), 'gradient_penalty',
+    'drift_penalty', for TensorBoard."""
+    real, fake = tf.cast(real_logits, tf.float32), tf.cast(fake_logits, tf.float32)
+    distance = _mean(real) - _mean(fake)
+    penalty, drift_penalty = _mean(gradient_penalty), _mean(tf.square(real))
+    loss = -distance + gp_weight * penalty + drift * drift_penalty
+    return loss, {"wasserstein_distance": distance, "gradient_penalty": penalty, "drift_penalty": drift_penalty}
+
+
+def wgan_generator_loss(fake_logits):
+    """G raises the critic's scores of its samples: -mean(fake_logits)."""
+    return -_mean(fake_logits)
