@@ -14,6 +14,7 @@ from datasets import make_dataset, png, write_raw_records
 from runs import tiny_config
 from trainer.data import input_pipeline, schema
 from trainer.data.schema import DataError
+from trainer.gan_model_fn import make_input_fn
 
 
 def encode(array, mode=None):
@@ -25,7 +26,7 @@ def encode(array, mode=None):
 def test_batches_have_static_shapes_and_range(tmp_path):
     data = make_dataset(str(tmp_path / "d"), 32, count=10)
     cfg = tiny_config("dcgan_32", data)
-    ds = input_pipeline.make_input_fn(cfg, "train")({"batch_size": 4})
+    ds = make_input_fn(cfg, "train")({"batch_size": 4})
     features, images = ds.element_spec
     assert images.shape.as_list() == [4, 32, 32, 3] and features["noise"].shape.as_list() == [4, 100]
     batch = next(iter(ds))[1].numpy()
@@ -35,7 +36,7 @@ def test_batches_have_static_shapes_and_range(tmp_path):
 def test_eval_repeats_and_never_returns_a_short_batch(tmp_path):
     data = make_dataset(str(tmp_path / "d"), 32, count=6)
     cfg = tiny_config("dcgan_32", data)
-    ds = input_pipeline.make_input_fn(cfg, "eval")({"batch_size": 4})
+    ds = make_input_fn(cfg, "eval")({"batch_size": 4})
     shapes = [b[1].shape[0] for b in ds.take(5)]
     assert shapes == [4] * 5
 
@@ -52,7 +53,7 @@ def test_decoded_values_match_what_was_written(tmp_path):
 def test_resolution_smaller_than_records_is_resized(tmp_path):
     data = make_dataset(str(tmp_path / "d"), 64, count=4)
     cfg = tiny_config("dcgan_32", data)
-    ds = input_pipeline.make_input_fn(cfg, "train")({"batch_size": 2})
+    ds = make_input_fn(cfg, "train")({"batch_size": 2})
     assert ds.element_spec[1].shape.as_list() == [2, 32, 32, 3]
 
 
@@ -210,7 +211,7 @@ def test_multi_host_with_fewer_shards_than_hosts_shards_records(tmp_path, shards
 
 def test_multi_host_input_fn_yields_batches_on_every_host_of_one_shard(tmp_path):
     data = make_dataset(str(tmp_path / "d"), 16, count=8, shards=1)
-    input_fn = input_pipeline.make_input_fn(tiny_config("dcgan_32", data), "train")
+    input_fn = make_input_fn(tiny_config("dcgan_32", data), "train")
     for host in range(4):
         _, images = next(iter(input_fn({"batch_size": 2, "context": FakeHostContext(4, host)})))
         assert images.shape == (2, 32, 32, 3)
@@ -228,15 +229,15 @@ def test_missing_eval_data_is_named_as_eval_data(tmp_path):
     data = make_dataset(str(tmp_path / "d"), 32, count=4)
     missing = str(tmp_path / "val")
     cfg = tiny_config("dcgan_32", data, f"eval_data={missing}")
-    input_pipeline.make_input_fn(cfg, "train")  # train_data is fine
+    make_input_fn(cfg, "train")  # train_data is fine
     with pytest.raises(DataError) as info:
-        input_pipeline.make_input_fn(cfg, "eval")
+        make_input_fn(cfg, "eval")
     message = str(info.value)
     assert message.startswith(f"key 'eval_data': {missing}/dataset.json: no manifest found")
     assert "point eval_data at" in message and "train_data" not in message and "\n" not in message
     no_eval_data = tiny_config("dcgan_32", str(tmp_path / "nope"))  # evaluation reads train_data
     with pytest.raises(DataError, match=r"^key 'train_data': .*/nope/dataset.json: no manifest found"):
-        input_pipeline.make_input_fn(no_eval_data, "eval")
+        make_input_fn(no_eval_data, "eval")
 
 
 def test_other_manifest_errors_name_the_key_too(tmp_path):
@@ -244,16 +245,16 @@ def test_other_manifest_errors_name_the_key_too(tmp_path):
     val = make_dataset(str(tmp_path / "val"), 32, count=4)
     schema.write_manifest(val, {**schema.read_manifest(val), "channels": 1})
     with pytest.raises(DataError, match=r"^key 'eval_data': .*val/dataset.json: channels 1; expected 3"):
-        input_pipeline.make_input_fn(tiny_config("dcgan_32", data, f"eval_data={val}"), "eval")
+        make_input_fn(tiny_config("dcgan_32", data, f"eval_data={val}"), "eval")
 
 
 def test_resizing_to_the_model_resolution_is_said_once(tmp_path, capsys):
     data = make_dataset(str(tmp_path / "d32"), 32, count=4)
     cfg = tiny_config("dcgan_64", data)
     for split in ("train", "eval", "train"):
-        input_pipeline.make_input_fn(cfg, split)
+        make_input_fn(cfg, split)
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines == [f"warning: {data}: 32x32 records, upscaled to 64x64 for dcgan at resolution 64; "
                      "convert with --size 64 to train on images of that size"]
-    input_pipeline.make_input_fn(tiny_config("dcgan_32", data), "train")  # the records' own size
+    make_input_fn(tiny_config("dcgan_32", data), "train")  # the records' own size
     assert capsys.readouterr().err == ""

@@ -9,7 +9,7 @@ import tensorflow as tf
 from tensorflow.python.tpu import tpu_function
 
 from trainer import config, gan_model_fn, tpu
-from trainer.data.input_pipeline import make_input_fn
+from trainer.gan_model_fn import make_input_fn
 
 from datasets import make_dataset
 from runs import CONFIGS, TINY, event_tags

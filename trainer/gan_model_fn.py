@@ -10,6 +10,7 @@ from typing import Dict, List, Optional
 import tensorflow as tf
 
 from trainer import checkpoints, models, tpu
+from trainer.data import input_pipeline
 from trainer.models import GanModel
 
 ModeKeys = tf.estimator.ModeKeys
@@ -74,6 +75,12 @@ def build_networks(model: GanModel, cfg) -> Dict[str, Network]:
             with tf.compat.v1.name_scope(name + "/"):  # trailing slash: this exact scope
                 nets[name] = Network(name, constructor())
     return nets
+
+
+def make_input_fn(cfg, split: str):
+    """The input_fn of the config's model: split 'train' or 'eval' (trainer/data/input_pipeline)."""
+    model = models.get(cfg["model"])
+    return input_pipeline.make_input_fn(cfg, split, model.data_mode, model.make_inputs)
 
 
 def learning_rate(step, cfg):

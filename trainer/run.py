@@ -10,8 +10,7 @@ from typing import Dict, List, Optional
 import tensorflow as tf
 
 from trainer import checkpoints, config, event_files, images, models, progress, sampling, tpu
-from trainer.data.input_pipeline import make_input_fn
-from trainer.gan_model_fn import model_fn
+from trainer.gan_model_fn import make_input_fn, model_fn
 
 METRICS_NAME = "metrics.json"
 

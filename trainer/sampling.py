@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from trainer import images, models
-from trainer.gan_model_fn import build_networks
+from trainer.gan_model_fn import build_networks, make_input_fn
 
 SAMPLES_DIR = "samples"
 LATEST = "latest.png"
@@ -22,7 +22,6 @@ def fixed_features(cfg, count: int) -> tf.data.Dataset:
     model = models.get(cfg["model"])
     if model.predict_dataset is not None:
         return model.predict_dataset(cfg, count)
-    from trainer.data.input_pipeline import make_input_fn
     eval_cfg = cfg
     ds = make_input_fn(eval_cfg, "eval")({"batch_size": 1}).unbatch()
     return ds.map(lambda features, labels=None: _merge(features, labels)).take(count)

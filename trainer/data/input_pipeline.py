@@ -9,14 +9,14 @@ the shard and record instead of training on noise (a seed trained on CHW bytes r
 import io
 import os
 import sys
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping, Optional
 
 import numpy as np
 import tensorflow as tf
 from PIL import Image
 
 from trainer.data import schema
-from trainer.data.schema import DataError
+from trainer.data.schema import DataError, DataMode
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -104,7 +104,7 @@ def _parse(paired: bool, height: int, width: int, raw: bool):
 
 def load_examples(data_dir: str, domain: Optional[str] = None, training: bool = False,
                   seed: int = 0, context=None, paired: Optional[bool] = None,
-                  check: bool = True) -> tf.data.Dataset:
+                  check: bool = True, manifest: Optional[Mapping] = None) -> tf.data.Dataset:
     """Unbatched, checked examples of one dataset folder (local or gs://).
 
     images mode -> {'image': [H, W, 3], 'label': int64, 'filename': string}
@@ -112,9 +112,10 @@ def load_examples(data_dir: str, domain: Optional[str] = None, training: bool = 
     unpaired    -> pass domain 'a' or 'b'; images-mode examples of that domain
     `paired=False` reads a paired dataset's A images as images-mode examples.
     Raises DataError (one line) when the folder, manifest or shards are missing or unreadable
-    (`check=False` skips the per-shard preflight when the caller already ran it).
+    (`check=False` skips the per-shard preflight when the caller already ran it). `manifest`:
+    the folder's manifest when the caller has already read it.
     """
-    manifest = schema.read_manifest(data_dir)
+    manifest = manifest if manifest is not None else schema.read_manifest(data_dir)
     if manifest["mode"] == "unpaired" and domain is None:
         raise DataError(f"{schema.manifest_path(data_dir)}: unpaired dataset; pick domain 'a' or 'b'")
     paths = schema.shard_paths(data_dir, manifest, domain)
@@ -236,17 +237,17 @@ def _resized(example: Dict[str, Any], resolution: int, keys) -> Dict[str, Any]:
     return out
 
 
-def make_input_fn(cfg: Mapping, split: str):
-    """input_fn(params) for TPUEstimator; split 'train' (shuffled, repeated) or 'eval'."""
-    from trainer import models
-    model = models.get(cfg["model"])
+def make_input_fn(cfg: Mapping, split: str, data_mode: DataMode, make_inputs: Callable):
+    """input_fn(params) for TPUEstimator; split 'train' (shuffled, repeated) or 'eval'.
+    `data_mode` and `make_inputs` are the model's (GanModel): the records it reads and its
+    (example, cfg, training) -> (features, labels). The manifest is read once, here."""
     key = "eval_data" if split != "train" and cfg["eval_data"] else "train_data"  # eval falls back to train_data
     data_dir = cfg[key]
     if not data_dir:
         raise DataError("key 'train_data' is not set: point it at a folder made by convert_to_tfrecords.py")
     training = split == "train"
     manifest = _read_manifest_of(key, data_dir)
-    image_keys = _check_mode(model.data_mode, manifest, data_dir)
+    image_keys = _check_mode(data_mode, manifest, data_dir)
     if manifest["height"] != cfg["resolution"]:
         _warn_resize_once(data_dir, manifest, cfg)
 
@@ -254,16 +255,16 @@ def make_input_fn(cfg: Mapping, split: str):
         batch = params["batch_size"]
         context = params.get("context")
         seed = cfg["seed"]
-        if model.data_mode == "unpaired":
+        if data_mode == DataMode.UNPAIRED:
             ds = _unpaired(data_dir, manifest, training, seed, context)
         else:
             ds = load_examples(data_dir, training=training, seed=seed, context=context,
-                               paired=model.data_mode == "paired")
+                               paired=data_mode == DataMode.PAIRED, manifest=manifest)
             if not training:
                 ds = ds.repeat()  # evaluation runs eval_steps batches; never a short last batch
         if manifest["height"] != cfg["resolution"]:
             ds = ds.map(lambda ex: _resized(ex, cfg["resolution"], image_keys), num_parallel_calls=AUTOTUNE)
-        ds = ds.map(lambda ex: model.make_inputs(ex, cfg, training), num_parallel_calls=AUTOTUNE)
+        ds = ds.map(lambda ex: make_inputs(ex, cfg, training), num_parallel_calls=AUTOTUNE)
         return ds.batch(batch, drop_remainder=True).prefetch(AUTOTUNE)  # static shapes for TPU
 
     return input_fn
@@ -293,28 +294,36 @@ def _warn_resize_once(data_dir: str, manifest: Mapping, cfg: Mapping) -> None:
           "images of that size", file=sys.stderr)
 
 
-def _check_mode(data_mode: str, manifest: Mapping, data_dir: str):
+# The record sets each model's data mode can read (a paired set also reads as either).
+READABLE_MODES = {
+    DataMode.IMAGES: (DataMode.IMAGES, DataMode.PAIRED),
+    DataMode.PAIRED: (DataMode.PAIRED,),
+    DataMode.UNPAIRED: (DataMode.UNPAIRED, DataMode.PAIRED),
+}
+
+
+def _check_mode(data_mode: DataMode, manifest: Mapping, data_dir: str):
     found = manifest["mode"]
-    allowed = {"images": ("images", "paired"), "paired": ("paired",), "unpaired": ("unpaired", "paired")}[data_mode]
+    allowed = [mode.value for mode in READABLE_MODES[data_mode]]
     if found not in allowed:
         raise DataError(f"{schema.manifest_path(data_dir)}: a {found} dataset; this model needs "
                         f"{' or '.join(allowed)} records (convert_to_tfrecords.py --mode {allowed[0]})")
-    return ("image",) if data_mode == "images" else ("a", "b")
+    return ("image",) if data_mode == DataMode.IMAGES else ("a", "b")
 
 
 def _unpaired(data_dir: str, manifest: Mapping, training: bool, seed: int, context):
     """Two independently shuffled streams zipped per step: {'a', 'b', 'has_pair'}.
     From a paired dataset the eval stream stays aligned, so true counterparts are known."""
-    if manifest["mode"] == "paired":
+    if manifest["mode"] == DataMode.PAIRED:
         if not training:
-            ds = load_examples(data_dir, paired=True, seed=seed, context=context).repeat()
+            ds = load_examples(data_dir, paired=True, seed=seed, context=context, manifest=manifest).repeat()
             return ds.map(lambda ex: {"a": ex["a"], "b": ex["b"], "has_pair": tf.constant(True)})
-        a = load_examples(data_dir, training=True, seed=seed, context=context, paired=True)
-        b = load_examples(data_dir, training=True, seed=seed + 1, context=context, paired=True)
+        a = load_examples(data_dir, training=True, seed=seed, context=context, paired=True, manifest=manifest)
+        b = load_examples(data_dir, training=True, seed=seed + 1, context=context, paired=True, manifest=manifest)
         a, b = a.map(lambda ex: ex["a"]), b.map(lambda ex: ex["b"])
     else:
-        a = load_examples(data_dir, "a", training=training, seed=seed, context=context).map(lambda ex: ex["image"])
-        b = load_examples(data_dir, "b", training=training, seed=seed + 1, context=context).map(lambda ex: ex["image"])
+        a = load_examples(data_dir, "a", training=training, seed=seed, context=context, manifest=manifest).map(lambda ex: ex["image"])
+        b = load_examples(data_dir, "b", training=training, seed=seed + 1, context=context, manifest=manifest).map(lambda ex: ex["image"])
         if not training:
             a, b = a.repeat(), b.repeat()
     return tf.data.Dataset.zip((a, b)).map(lambda x, y: {"a": x, "b": y, "has_pair": tf.constant(False)})

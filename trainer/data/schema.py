@@ -14,6 +14,7 @@ The manifest `dataset.json` sits beside the shards; `shards` are names relative 
 records written by other tools, `convert_to_tfrecords.py --index DIR` checks them and writes it
 (index_records.py).
 """
+import enum
 import json
 import os
 from typing import Any, Dict, List, Optional
@@ -25,7 +26,20 @@ from trainer.data import example_wire
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "dataset.json"
 REJECTS_NAME = "rejects.csv"
-MODES = ("images", "paired", "unpaired")
+
+
+class DataMode(str, enum.Enum):
+    """What a record set holds (the manifest's `mode`), and so what a model reads. A str enum:
+    it compares equal to the manifest's string."""
+    IMAGES = "images"        # single images
+    PAIRED = "paired"        # aligned A/B pairs
+    UNPAIRED = "unpaired"    # two domains of single images
+
+    def __str__(self):
+        return self.value
+
+
+MODES = tuple(mode.value for mode in DataMode)
 CHANNELS = 3
 
 ENCODED = "image/encoded"

@@ -11,6 +11,7 @@ import importlib
 import importlib.util
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
+from trainer.data.schema import DataMode
 from trainer.fields import Field
 
 
@@ -28,7 +29,7 @@ class GanModel:
     `net(x, training) -> float32 tensor` built by the skeleton from `networks(cfg)`."""
     name: str
     resolutions: Tuple[int, ...]
-    data_mode: str                              # 'images' | 'paired' | 'unpaired'
+    data_mode: DataMode                         # the records it reads
     config_fields: Dict[str, Field]
     # name -> zero-arg constructor of a Keras model. Names start with 'generator' or
     # 'discriminator' and become the variable scope ('generator', 'generator/a2b', ...).

@@ -30,6 +30,7 @@ Predict: a, a2b, a2b2a, b, b2a, b2a2b (float32 in [-1, 1]). Export: signatures '
 import tensorflow as tf
 
 from trainer import image_pool
+from trainer.data.schema import DataMode
 from trainer.fields import Field
 from trainer.models import GanModel, LossOutput, losses
 from trainer.models import cyclegan_networks as networks_lib
@@ -175,7 +176,7 @@ def serving_outputs(nets, features, cfg):
 GRID_COLUMNS = ("a", "a2b", "a2b2a", "b", "b2a", "b2a2b")
 
 MODEL = GanModel(
-    name="cyclegan", resolutions=RESOLUTIONS, data_mode="unpaired", config_fields=CONFIG_FIELDS,
+    name="cyclegan", resolutions=RESOLUTIONS, data_mode=DataMode.UNPAIRED, config_fields=CONFIG_FIELDS,
     networks=networks, make_inputs=make_inputs, discriminator_loss=discriminator_loss,
     generator_loss=generator_loss, predict=predict, eval_metrics=eval_metrics,
     serving_inputs=serving_inputs, serving_outputs=serving_outputs, grid_columns=GRID_COLUMNS,

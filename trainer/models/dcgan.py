@@ -10,9 +10,10 @@ Loss: the non-saturating GAN loss (sigmoid cross-entropy); Adam 2e-4, beta1 0.5.
 """
 import tensorflow as tf
 
+from trainer.data.schema import DataMode
 from trainer.fields import Field
-from trainer.models import GanModel, LossOutput, losses
 from trainer.images import to_uint8_tensor
+from trainer.models import GanModel, LossOutput, losses
 from trainer.models.layers import log2_int
 
 L = tf.keras.layers
@@ -107,7 +108,7 @@ def serving_outputs(nets, features, cfg):
 
 
 MODEL = GanModel(
-    name="dcgan", resolutions=RESOLUTIONS, data_mode="images", config_fields=CONFIG_FIELDS,
+    name="dcgan", resolutions=RESOLUTIONS, data_mode=DataMode.IMAGES, config_fields=CONFIG_FIELDS,
     networks=networks, make_inputs=make_inputs, discriminator_loss=discriminator_loss,
     generator_loss=generator_loss, predict=predict, eval_metrics=eval_metrics,
     serving_inputs=serving_inputs, serving_outputs=serving_outputs, predict_dataset=predict_dataset)

@@ -13,10 +13,11 @@ with batch 1), so an output never depends on the other images of its batch.
 """
 import tensorflow as tf
 
+from trainer.data.schema import DataMode
 from trainer.fields import ConfigError, Field
+from trainer.images import to_uint8_tensor
 from trainer.models import GanModel, LossOutput, losses
 from trainer.models import pix2pix_networks as networks_lib
-from trainer.images import to_uint8_tensor
 from trainer.models.layers import per_example_statistics
 
 RESOLUTIONS = (64, 128, 256)
@@ -181,7 +182,7 @@ def serving_outputs(nets, features, cfg):
 
 
 MODEL = GanModel(
-    name="pix2pix", resolutions=RESOLUTIONS, data_mode="paired", config_fields=CONFIG_FIELDS,
+    name="pix2pix", resolutions=RESOLUTIONS, data_mode=DataMode.PAIRED, config_fields=CONFIG_FIELDS,
     networks=networks, make_inputs=make_inputs, discriminator_loss=discriminator_loss,
     generator_loss=generator_loss, predict=predict, eval_metrics=eval_metrics,
     serving_inputs=serving_inputs, serving_outputs=serving_outputs,
