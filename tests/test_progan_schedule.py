@@ -36,6 +36,8 @@ def test_stage_boundaries_with_per_resolution_batch_sizes():
     for step, stage in [(0, 0), (7, 0), (8, 1), (19, 1), (20, 2), (103, 4), (104, 5), (10 ** 6, 5)]:
         assert ps.stage_at(step, sched) == stage
         assert ps.resolution_at(step, sched) == 4 * 2 ** stage
+    assert ps.images_shown(8, sched) == 8 * 128 and ps.images_shown(33, sched) == 32 * 128 + 64
+    assert ps.images_shown(105, sched) == 32 * 128 + 24 * 64 + 48 * 32 + 16
     assert ps.stage_end(sched, 0) == 8 and ps.stage_end(sched, 5) == 199
     assert ps.stage_end(sched, 5, train_steps=500) == 500 and ps.stage_end(sched, 1, train_steps=10) == 10
 
@@ -98,12 +100,14 @@ def test_python_and_tf_agree(ipl):
     steps = np.arange(0, ps.growth_steps(sched) + 50, dtype=np.int64)
 
     @tf.function(jit_compile=True)
-    def both(step):
-        return ps.alpha_tensor(step, sched), ps.stage_tensor(step, sched)
+    def three(step):
+        return ps.alpha_tensor(step, sched), ps.stage_tensor(step, sched), ps.images_shown_tensor(step, sched)
 
-    alphas, stages = zip(*[(float(a), int(st)) for a, st in (both(tf.constant(s)) for s in steps[::3])])
+    alphas, stages, shown = zip(*[(float(a), int(st), int(n)) for a, st, n in (three(tf.constant(s))
+                                                                               for s in steps[::3])])
     np.testing.assert_allclose(alphas, [ps.alpha_at(s, sched) for s in steps[::3]], atol=1e-6)
     assert list(stages) == [ps.stage_at(s, sched) for s in steps[::3]]
+    assert list(shown) == [ps.images_shown(s, sched) for s in steps[::3]]
     # The static-stage form (what one stage's graph uses) agrees within its stage.
     for stage, start in enumerate(ps.stage_starts(sched)):
         local = [float(ps.alpha_tensor(tf.constant(s, tf.int64), sched, stage=stage))

@@ -41,7 +41,8 @@ def _ceil_to(value: int, multiple: int) -> int:
 @dataclasses.dataclass(frozen=True)
 class Schedule:
     """The growth schedule. `batch_sizes` maps resolution -> global batch size (others use
-    `batch_size`; entries past final_resolution are ignored, so the paper's dict fits); kimg values are thousands of images shown, >= 0 (transition may be 0)."""
+    `batch_size`; entries past final_resolution are ignored, so the paper's dict fits); kimg
+    values are thousands of images shown, >= 0 (transition may be 0)."""
     final_resolution: int
     stage_kimg: float
     transition_kimg: float
@@ -131,6 +132,13 @@ def stage_end(sched: Schedule, stage: int, train_steps: Optional[int] = None) ->
     return growth_steps(sched) if train_steps is None else train_steps
 
 
+def images_shown(step: int, sched: Schedule) -> int:
+    """Real images the discriminator has seen before global step `step` (batch sizes per stage)."""
+    stage, starts = stage_at(step, sched), stage_starts(sched)
+    before = sum((starts[i + 1] - starts[i]) * batch_size(sched, i) for i in range(stage))
+    return before + (int(step) - starts[stage]) * batch_size(sched, stage)
+
+
 def alpha_at(step: int, sched: Schedule) -> float:
     """Fade-in weight of the newest block at `step`, in [0, 1]."""
     stage = stage_at(step, sched)
@@ -166,3 +174,14 @@ def alpha_tensor(step, sched: Schedule, stage: Optional[int] = None):
     done = tf.cast(tf.maximum(step - start, 0), tf.float32)
     alpha = tf.where(span > 0, done / tf.cast(tf.maximum(span, 1), tf.float32), 1.0)
     return tf.minimum(alpha, 1.0)
+
+
+def images_shown_tensor(step, sched: Schedule):
+    """int64 scalar tensor: images_shown(step) for an integer step tensor (e.g. a kimg summary)."""
+    step = tf.cast(step, tf.int64)
+    index = stage_tensor(step, sched)
+    starts = stage_starts(sched)
+    start_images = tf.constant([images_shown(s, sched) for s in starts], tf.int64)
+    batches = tf.constant([batch_size(sched, i) for i in range(sched.num_stages)], tf.int64)
+    start = tf.gather(tf.constant(starts, tf.int64), index)
+    return tf.gather(start_images, index) + (step - start) * tf.gather(batches, index)
