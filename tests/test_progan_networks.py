@@ -46,6 +46,11 @@ def test_pixel_norm_and_resampling():
     np.testing.assert_array_equal(up, np.repeat(np.repeat(x.numpy(), 2, 1), 2, 2))
     down = pn.Downscale2D()(tf.constant(up)).numpy()
     np.testing.assert_allclose(down, x.numpy(), rtol=1e-6)
+    blocky = pn.upscale2d(pn.downscale2d(x))
+    np.testing.assert_allclose(pn.fade_in_reals(x, 1.0).numpy(), x.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(pn.fade_in_reals(x, tf.zeros([2, 1])).numpy(), blocky.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(pn.fade_in_reals(x, tf.constant([0.25, 2.0])).numpy(),  # alpha clipped to 1
+                               np.stack([0.75 * blocky[0] + 0.25 * x[0], x[1]]), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("batch,group", [(8, 4), (2, 2), (6, 3), (1, 1)])

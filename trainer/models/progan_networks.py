@@ -1,10 +1,10 @@
 """Progressive GAN networks (Karras et al. 2017) for ONE growth stage, as Keras functional models.
 
 Generator: [latent [B, latent_dim], alpha (scalar, [B] or [B, 1]) in [0, 1]] -> image
-[B, r, r, 3] float32, roughly in [-1, 1] (linear toRGB, no tanh, as the paper). Latent pixel norm
-(with pixel_norm),
-a 4x4 block (dense to 4x4xC, 3x3 conv), then per resolution 8..r a block (nearest 2x upscale,
-two 3x3 convs); LeakyReLU 0.2 and pixel norm after every conv. During a fade-in the output is
+[B, r, r, 3] float32, roughly in [-1, 1] (linear toRGB, no tanh, as the paper). Pixel norm of
+the latent, a 4x4 block (dense to 4x4xC, 3x3 conv), then per resolution 8..r a block (nearest 2x
+upscale, two 3x3 convs); LeakyReLU 0.2 after every layer and pixel norm after it (both pixel
+norms with pixel_norm). During a fade-in the output is
 lerp(upscale(to_rgb_{r/2}(features_{r/2})), to_rgb_r(features_r), alpha).
 Discriminator: [images [B, r, r, 3], alpha] -> logits [B] float32. from_rgb_r (1x1 conv), per
 resolution r..8 a block (two 3x3 convs, 2x2 average pool), with the first block's output faded in
@@ -19,7 +19,8 @@ stage only used for its own fade-in (to_rgb_<r/4>, from_rgb_<r/4>), so it restor
 previous stage's checkpoint by name; its new variables are block_<r>/* and to_rgb_<r> /
 from_rgb_<r>. With alpha = 0 a stage computes exactly what the previous stage did (G: its
 output upscaled 2x; D: the previous D on the 2x-downscaled images), so a fade-in starts where
-the previous stage ended. Weights are stored float32; compute follows the Keras mixed precision
+the previous stage ended. During a fade-in D should see fade_in_reals(real images, alpha), as
+the official code feeds it. Weights are stored float32; compute follows the Keras mixed precision
 policy (e.g. 'mixed_bfloat16'); outputs are float32.
 """
 import math
@@ -131,31 +132,51 @@ class MinibatchStddev(L.Layer):
         return {**super().get_config(), "group_size": self.group_size}
 
 
+def upscale2d(x):
+    """Nearest neighbour 2x: [B, H, W, C] -> [B, 2H, 2W, C] (static H, W, C)."""
+    _, h, w, c = x.shape
+    x = tf.tile(tf.reshape(x, [-1, h, 1, w, 1, c]), [1, 1, 2, 1, 2, 1])
+    return tf.reshape(x, [-1, 2 * h, 2 * w, c])
+
+
+def downscale2d(x):
+    """2x2 average pooling: [B, H, W, C] -> [B, H/2, W/2, C] (static even H, W)."""
+    _, h, w, c = x.shape
+    return tf.reduce_mean(tf.reshape(x, [-1, h // 2, 2, w // 2, 2, c]), axis=[2, 4])
+
+
+def lerp(a, b, alpha):
+    """a + (b - a) * clip(alpha, 0, 1); alpha scalar, [B] or [B, 1], broadcast over a's other axes."""
+    alpha = tf.clip_by_value(tf.cast(alpha, a.dtype), 0.0, 1.0)
+    return a + (b - a) * tf.reshape(alpha, [-1] + [1] * (a.shape.rank - 1))
+
+
+def fade_in_reals(images, alpha):
+    """The real images D sees during a fade-in (the official train.py's crossfade):
+    lerp(upscale2d(downscale2d(images)), images, alpha); [B, r, r, C] -> same, images at
+    alpha = 1, the previous resolution's detail (upscaled) at alpha = 0."""
+    return lerp(upscale2d(downscale2d(images)), images, alpha)
+
+
 class Upscale2D(L.Layer):
-    """Nearest neighbour 2x: [B, H, W, C] -> [B, 2H, 2W, C]."""
+    """upscale2d as a layer."""
 
     def call(self, x):
-        _, h, w, c = x.shape
-        x = tf.tile(tf.reshape(x, [-1, h, 1, w, 1, c]), [1, 1, 2, 1, 2, 1])
-        return tf.reshape(x, [-1, 2 * h, 2 * w, c])
+        return upscale2d(x)
 
 
 class Downscale2D(L.Layer):
-    """2x2 average pooling: [B, H, W, C] -> [B, H/2, W/2, C]."""
+    """downscale2d as a layer."""
 
     def call(self, x):
-        _, h, w, c = x.shape
-        return tf.reduce_mean(tf.reshape(x, [-1, h // 2, 2, w // 2, 2, c]), axis=[2, 4])
+        return downscale2d(x)
 
 
 class Lerp(L.Layer):
-    """[a, b, alpha] -> a + (b - a) * clip(alpha, 0, 1); alpha scalar, [B] or [B, 1]."""
+    """[a, b, alpha] -> lerp(a, b, alpha)."""
 
     def call(self, inputs):
-        a, b, alpha = inputs
-        alpha = tf.clip_by_value(tf.cast(alpha, a.dtype), 0.0, 1.0)
-        alpha = tf.reshape(alpha, [-1] + [1] * (a.shape.rank - 1))
-        return a + (b - a) * alpha
+        return lerp(*inputs)
 
 
 def _check(resolution: int):
