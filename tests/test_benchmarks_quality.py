@@ -1,0 +1,99 @@
+"""benchmarks.quality's measures from a classifier's outputs, on tiny synthetic logits and
+features with known answers (no training, no timings), and its table and plot."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchmarks import fashion_classifier as fc
+from benchmarks import quality
+
+
+def one_hot_logits(labels, scale=50.0):
+    return np.eye(fc.NUM_CLASSES)[labels] * scale
+
+
+def test_a_perfect_classifier_covers_the_classes_present_and_is_confident():
+    labels = np.repeat([0, 1, 2, 5, 7, 9, 4], 40)  # 7 classes, 40 samples each
+    logits = one_hot_logits(labels)
+    assert fc.coverage(logits) == 7
+    assert fc.confidence(logits) == pytest.approx(1.0, abs=1e-9)
+    fractions = fc.class_fractions(logits)
+    assert fractions.sum() == pytest.approx(1.0)
+    assert fractions[[0, 1, 2, 5, 7, 9, 4]] == pytest.approx([1 / 7] * 7)
+    assert fractions[[3, 6, 8]].tolist() == [0, 0, 0]
+
+
+def test_coverage_counts_only_classes_with_at_least_two_percent():
+    labels = np.concatenate([np.zeros(97, int), [3], [4, 4]])  # 97%, 1%, 2%
+    assert fc.coverage(one_hot_logits(labels)) == 2
+    assert fc.coverage(one_hot_logits(labels), fraction=0.01) == 3
+
+
+def test_confidence_of_uniform_logits_is_one_over_the_classes():
+    assert fc.confidence(np.zeros((5, fc.NUM_CLASSES))) == pytest.approx(0.1)
+    # Two equal top logits and the rest far below: 0.5.
+    logits = np.full((3, fc.NUM_CLASSES), -50.0)
+    logits[:, :2] = 0.0
+    assert fc.confidence(logits) == pytest.approx(0.5, abs=1e-9)
+    assert fc.softmax(np.array([[1000.0, 0.0]])) == pytest.approx(np.array([[1.0, 0.0]]))  # no overflow
+
+
+def test_measures_of_the_real_features_themselves_and_of_shifted_ones():
+    rng = np.random.default_rng(0)
+    real = rng.normal(0, 1, (400, 8))
+    labels = rng.integers(0, fc.NUM_CLASSES, 400)
+    same = fc.measures(one_hot_logits(labels), real, real)
+    assert same["cls_fd"] == pytest.approx(0.0, abs=1e-9)
+    assert same["cls_kid"] == 0.0 and same["cls_kid_std"] == 0.0
+    assert same["coverage"] == 10 and same["confidence"] == pytest.approx(1.0)
+    assert sum(same["classes"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert set(same["classes"]) == set(fc.CLASSES)
+    # A mean shift of 1 in each of 8 dimensions: FD = |mu diff|^2 = 8 (same covariance).
+    shifted = fc.measures(one_hot_logits(labels), real + 1.0, real)
+    assert shifted["cls_fd"] == pytest.approx(8.0, rel=1e-6)
+    assert shifted["cls_kid"] > 0 and shifted["cls_kid_std"] > 0
+    fresh = fc.measures(one_hot_logits(labels), rng.normal(0, 1, (400, 8)), real)
+    assert 0 < fresh["cls_fd"] < 1 and abs(fresh["cls_kid"]) < shifted["cls_kid"] / 10
+
+
+def test_images_are_prepared_as_the_converter_writes_them():
+    gray = np.random.default_rng(1).integers(0, 256, (3, 28, 28)).astype(np.uint8)
+    images = fc.as_converted(gray)
+    assert images.shape == (3, 32, 32, 3) and images.dtype == np.float32
+    assert images.min() >= -1 and images.max() <= 1
+    np.testing.assert_array_equal(images[..., 0], images[..., 2])
+    assert fc.to_input(images).shape == (3, 32, 32, 1)
+
+
+def test_the_classifier_gives_logits_and_penultimate_features():
+    classifier = fc.Classifier(fc.build(), {"test_accuracy": 0.0})
+    logits, features = classifier(np.zeros((4, 32, 32, 3), np.float32), batch_size=3)
+    assert logits.shape == (4, fc.NUM_CLASSES) and features.shape == (4, 128)
+
+
+def test_cache_key_follows_the_settings():
+    assert fc.cache_key(4, None) == fc.cache_key(4, None)
+    assert fc.cache_key(4, None) != fc.cache_key(1, 6000)
+
+
+def rows():
+    base = {"cls_kid": 0.1, "cls_kid_std": 0.01, "confidence": 0.5, "coverage": 7, "skew": "shirt 30%",
+            "swd_32": 10.0, "swd_16": 20.0, "swd_avg": 15.0, "msssim_fake": 0.2}
+    return [{"name": quality.FLOOR, "step": None, **base, "cls_fd": 2.0},
+            {"name": quality.CEILING, "step": 0, **base, "cls_fd": 200.0, "fid_effnet": 300.0},
+            {"name": "step 400", "step": 400, **base, "cls_fd": 50.0, "fid_effnet": 100.0}]
+
+
+def test_table_has_a_row_per_sample_set_and_dashes_for_missing_values():
+    text = quality.table(rows()).splitlines()
+    assert len(text) == 2 + 3
+    assert "cls FD" in text[0] and "classes≥2%" in text[0]
+    assert text[2].split("|")[1].strip() == quality.FLOOR and "-" in text[2].split("|")[-3]
+    assert "200.0" in text[3] and "400" in text[4]
+
+
+def test_plot_writes_a_png_with_panels_and_grids(tmp_path):
+    grids = {"real": np.zeros((36, 32, 32, 3), np.float32), "step 400": np.ones((36, 32, 32, 3), np.float32)}
+    path = quality.plot(str(tmp_path / "q.png"), rows(), grids, "title")
+    image = Image.open(path)
+    assert image.format == "PNG" and image.width == 1200 and image.height > 400
