@@ -105,6 +105,7 @@ def test_variables_carry_over_by_name(builder, scope, rgb):
     stages = {r: _graph_variables(builder, scope, r) for r in (4, 8, 16, 32)}
     for r in (8, 16, 32):
         faded_out = {(n, s) for n, s in stages[r // 2] if n.startswith(f"{scope}/{rgb}_{r // 4}/")}
+        assert len(faded_out) == (2 if r >= 16 else 0)  # kernel and bias of stage r/2's fade-in source
         assert stages[r // 2] - faded_out <= stages[r]
         new = {n.split("/")[1] for n, _ in stages[r] - stages[r // 2]}
         assert new == {f"block_{r}", f"{rgb}_{r}"}

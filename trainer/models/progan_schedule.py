@@ -157,8 +157,8 @@ def stage_tensor(step, sched: Schedule):
 
 def alpha_tensor(step, sched: Schedule, stage: Optional[int] = None):
     """float32 scalar tensor: alpha_at(step) for an integer step tensor. With `stage` (the
-    static stage this graph trains) the formula is that stage's only; otherwise the stage is
-    looked up from the step."""
+    static stage this graph trains) the formula is that stage's only (0 before its start);
+    otherwise the stage is looked up from the step."""
     step = tf.cast(step, tf.int64)
     if stage is not None:
         start = tf.constant(stage_starts(sched)[stage], tf.int64)
