@@ -58,6 +58,9 @@ def test_schedule_from_config():
     sched = ps.Schedule.from_config(cfg)
     assert sched.batch_sizes == {4: 16} and sched.iterations_per_loop == 100
     assert ps.Schedule.from_config({**cfg, "use_tpu": False, "progan_batch_sizes": None}).iterations_per_loop == 1
+    assert ps.Schedule.from_config({**cfg, "progan_batch_sizes": "4:128, 8:64,"}).batch_sizes == {4: 128, 8: 64}
+    with pytest.raises(ValueError):
+        ps.parse_batch_sizes("4=128")
     with pytest.raises(ValueError):
         ps.Schedule(final_resolution=32, stage_kimg=1, transition_kimg=1, batch_size=8, batch_sizes={48: 4})
 

@@ -18,7 +18,7 @@ The Python functions tell the runner which stage graph to build and how long it 
 import bisect
 import dataclasses
 import math
-from typing import Mapping, Optional, Tuple
+from typing import Dict, Mapping, Optional, Tuple
 
 import tensorflow as tf
 
@@ -36,6 +36,18 @@ def resolutions(final_resolution: int, initial_resolution: int = 4) -> Tuple[int
 
 def _ceil_to(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
+
+
+def parse_batch_sizes(value) -> Dict[int, int]:
+    """None | {resolution: batch} | "4:128,8:128" -> {int resolution: int batch}."""
+    if not value:
+        return {}
+    if isinstance(value, str):
+        try:
+            value = dict(item.split(":") for item in value.replace(" ", "").split(",") if item)
+        except ValueError:
+            raise ValueError(f"batch sizes {value!r}: expected 'resolution:batch,...'") from None
+    return {int(k): int(v) for k, v in dict(value).items()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,10 +76,11 @@ class Schedule:
     @classmethod
     def from_config(cls, cfg: Mapping) -> "Schedule":
         """From config keys resolution, progan_stage_kimg, progan_transition_kimg, batch_size,
-        progan_batch_sizes (dict or None), iterations_per_loop (used only when use_tpu)."""
+        progan_batch_sizes (None, a dict, or a string "4:128,8:128,..." as a command-line
+        override gives it), iterations_per_loop (used only when use_tpu)."""
         return cls(final_resolution=cfg["resolution"], stage_kimg=cfg["progan_stage_kimg"],
                    transition_kimg=cfg["progan_transition_kimg"], batch_size=cfg["batch_size"],
-                   batch_sizes={int(k): int(v) for k, v in (cfg.get("progan_batch_sizes") or {}).items()},
+                   batch_sizes=parse_batch_sizes(cfg.get("progan_batch_sizes")),
                    iterations_per_loop=cfg["iterations_per_loop"] if cfg.get("use_tpu") else 1)
 
     @property
