@@ -5,76 +5,16 @@ forward pass that sees the updated D) the generator update, each with the batch-
 of its own networks; the global step is incremented once. Variables come from the Keras models
 built here under the `generator/...` and `discriminator/...` variable scopes.
 """
-from typing import Dict, List, Optional
+from typing import Dict
 
 import tensorflow as tf
 
-from trainer import checkpoints, models, tpu
+from trainer import checkpoints, models, tpu, trained_generator
 from trainer.data import input_pipeline
 from trainer.models import GanModel
+from trainer.networks import DISCRIMINATOR, GENERATOR, Network, build_networks, reuse_inference_outputs
 
 ModeKeys = tf.estimator.ModeKeys
-GENERATOR, DISCRIMINATOR = "generator", "discriminator"
-
-
-class Network:
-    """A Keras model called as `net(x, training=...)`; returns float32 (whatever the compute
-    dtype) and records the batch-norm update ops of training-mode calls into `update_sink`
-    (graph mode; in eager code and tf.function, Keras runs them itself: record_updates=False)."""
-
-    def __init__(self, name: str, keras_model: tf.keras.Model, record_updates: bool = True):
-        self.name = name
-        self.model = keras_model
-        self.record_updates = record_updates
-        self.update_sink: List[tf.Operation] = []
-        self._outputs: Optional[Dict] = None  # inference outputs by input; see reuse_inference_outputs
-
-    @property
-    def role(self) -> str:
-        return self.name.split("/")[0]
-
-    @property
-    def trainable_variables(self):
-        return self.model.trainable_variables
-
-    def __call__(self, inputs, training: bool):
-        key = inputs.ref() if self._outputs is not None and not training and isinstance(inputs, tf.Tensor) else None
-        if key is not None and key in self._outputs:
-            return self._outputs[key]
-        outputs = self.model(inputs, training=training)
-        if training and self.record_updates:
-            self.update_sink.extend(self.model.get_updates_for(inputs))
-        outputs = tf.nest.map_structure(lambda t: tf.cast(t, tf.float32), outputs)
-        if key is not None:
-            self._outputs[key] = outputs
-        return outputs
-
-
-def reuse_inference_outputs(nets: Dict[str, Network]) -> None:
-    """From now on an inference call (training=False) on a tensor a network has already seen
-    returns the earlier output instead of building the pass again. For EVAL, where the losses
-    and the metrics translate the same images: CycleGAN's eval built 12 generator passes where 6
-    differ, and the duplicates cost XLA minutes of compile time."""
-    for net in nets.values():
-        net._outputs = {}
-
-
-def build_networks(model: GanModel, cfg) -> Dict[str, Network]:
-    """Builds each network once (D is then called on real and fake without new variables).
-
-    Under tf.init_scope: a Keras functional model is built on a symbolic `Input` placeholder, and
-    that placeholder and the layer ops on it (batch-norm assigns included) must stay out of the
-    TPU computation, where XLA refuses them. The variables are made there anyway (variable
-    creation lifts itself out of any compiled context), with the same names, so checkpoints
-    written before are unaffected; only the calls on real tensors are in the step."""
-    nets = {}
-    with tf.init_scope(), tpu.network_precision(cfg):
-        for name, constructor in model.networks(cfg).items():
-            if name.split("/")[0] not in (GENERATOR, DISCRIMINATOR):
-                raise ValueError(f"network name {name!r} must start with '{GENERATOR}' or '{DISCRIMINATOR}'")
-            with tf.compat.v1.name_scope(name + "/"):  # trailing slash: this exact scope
-                nets[name] = Network(name, constructor())
-    return nets
 
 
 def make_input_fn(cfg, split: str):
@@ -190,6 +130,16 @@ def _scaffold_fn(cfg, saver=None):
     return lambda: tf.compat.v1.train.Scaffold(saver=saver or _saver(cfg))
 
 
+def _predict_scaffold_fn(nets, model_dir: str):
+    """PREDICT and export restore the generators as trainer/trained_generator decides (its
+    moving average when the run kept one) from model_dir's latest checkpoint."""
+    def scaffold():
+        path = trained_generator.latest_checkpoint(model_dir, "predict from")
+        step = tf.compat.v1.train.get_or_create_global_step()
+        return tf.compat.v1.train.Scaffold(saver=trained_generator.saver(nets, path, extra=[step]))
+    return scaffold
+
+
 def _training_spec(cfg, model_dir: str, **spec):
     """The TRAIN spec; off TPU with its own checkpoint hook (trainer.checkpoints.SaverHook),
     which skips the meta-graph the Estimator's default hook builds at session start."""
@@ -205,18 +155,20 @@ def _training_spec(cfg, model_dir: str, **spec):
 def model_fn(features, labels, mode, params, config):
     cfg = params["config"]
     model = models.get(cfg["model"])
-    nets = build_networks(model, cfg)
     spec = tpu.tpu_estimator.TPUEstimatorSpec
 
     if mode == ModeKeys.PREDICT:
+        nets = trained_generator.build(cfg)  # generators only, restored the trained-generator way
+        restore = _predict_scaffold_fn(nets, config.model_dir)
         if params.get("for_export"):
             signatures = model.serving_outputs(nets, features, cfg)
             export_outputs = {name: tf.estimator.export.PredictOutput(outputs) for name, outputs in signatures.items()}
             first = next(iter(signatures))
             export_outputs.setdefault(tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY, export_outputs[first])
-            return spec(mode, predictions=signatures[first], export_outputs=export_outputs)
-        return spec(mode, predictions=model.predict(nets, features, cfg), scaffold_fn=_scaffold_fn(cfg))
+            return spec(mode, predictions=signatures[first], export_outputs=export_outputs, scaffold_fn=restore)
+        return spec(mode, predictions=model.predict(nets, features, cfg), scaffold_fn=restore)
 
+    nets = build_networks(model, cfg)
     step = tf.compat.v1.train.get_or_create_global_step()
     if mode == ModeKeys.EVAL:
         reuse_inference_outputs(nets)

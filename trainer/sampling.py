@@ -2,7 +2,8 @@
 at every checkpoint (so progress can be watched on disk or GCS, TPU or not).
 
 The grid is computed on the host CPU in a separate graph that restores the just-saved
-checkpoint, so it needs nothing from the TPU computation.
+checkpoint (trainer/trained_generator: the generator average when the run keeps one), so it
+needs nothing from the TPU computation.
 """
 import os
 from typing import Dict, List
@@ -10,8 +11,8 @@ from typing import Dict, List
 import numpy as np
 import tensorflow as tf
 
-from trainer import images, models
-from trainer.gan_model_fn import build_networks, make_input_fn
+from trainer import images, models, trained_generator
+from trainer.gan_model_fn import make_input_fn
 
 SAMPLES_DIR = "samples"
 LATEST = "latest.png"
@@ -46,16 +47,14 @@ class SampleGridListener(tf.estimator.CheckpointSaverListener):
         self._graph = tf.Graph()
         with self._graph.as_default():
             model = models.get(self._cfg["model"])
-            cpu_cfg = self._cfg.replace(precision="float32", use_tpu=False)
+            cpu_cfg = trained_generator.host_config(self._cfg)
             self._session = tf.compat.v1.Session(graph=self._graph)
             batch = tf.compat.v1.data.make_one_shot_iterator(
                 fixed_features(cpu_cfg, self._count).batch(self._count)).get_next()
             fixed = self._session.run(batch)  # read once: every grid shows the same inputs
-            nets = build_networks(model, cpu_cfg)
-            self._outputs = model.predict(nets, {k: tf.constant(v) for k, v in fixed.items()}, cpu_cfg)
+            self._nets = trained_generator.build(cpu_cfg)
+            self._outputs = model.predict(self._nets, {k: tf.constant(v) for k, v in fixed.items()}, cpu_cfg)
             self._columns = model.grid_columns
-            variables = [v for net in nets.values() for v in net.model.variables]
-            self._saver = tf.compat.v1.train.Saver(var_list=variables)
 
     def after_save(self, session, global_step_value):
         path = tf.train.latest_checkpoint(self._model_dir)
@@ -63,6 +62,8 @@ class SampleGridListener(tf.estimator.CheckpointSaverListener):
             return
         if self._graph is None:
             self._build()
+            with self._graph.as_default():  # one Saver: a run's checkpoints all hold the same names
+                self._saver = trained_generator.saver(self._nets, path)
         self._saver.restore(self._session, path)
         outputs = images.prediction_images(self._session.run(self._outputs), self._columns)
         grid = images.grid_of_predictions(_split(outputs), self._columns)

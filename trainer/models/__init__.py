@@ -52,6 +52,9 @@ class GanModel:
     # Predict input: (cfg, count) -> tf.data.Dataset of features when the model can predict
     # without data (DCGAN: seeded noise); None means predict reads eval_data.
     predict_dataset: Optional[Callable[[Mapping, int], Any]] = None
+    # The generator maps latent noise (`features['noise']`, [batch, cfg.noise_dim]) to images:
+    # the quality metrics and latent tools (interpolate, project, neighbours) apply.
+    takes_noise: bool = False
     # Predict outputs (image keys) shown side by side per example in sample grids and
     # index.html, e.g. ('input', 'image', 'target'); a single column is tiled as an N x N grid.
     grid_columns: Tuple[str, ...] = ("image",)

@@ -111,4 +111,5 @@ MODEL = GanModel(
     name="dcgan", resolutions=RESOLUTIONS, data_mode=DataMode.IMAGES, config_fields=CONFIG_FIELDS,
     networks=networks, make_inputs=make_inputs, discriminator_loss=discriminator_loss,
     generator_loss=generator_loss, predict=predict, eval_metrics=eval_metrics,
-    serving_inputs=serving_inputs, serving_outputs=serving_outputs, predict_dataset=predict_dataset)
+    serving_inputs=serving_inputs, serving_outputs=serving_outputs, predict_dataset=predict_dataset,
+    takes_noise=True)

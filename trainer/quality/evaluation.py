@@ -25,8 +25,7 @@ SUMMARY_DIR = "eval_quality"
 
 def supported(cfg) -> bool:
     """Quality metrics apply to noise-driven generators (DCGAN)."""
-    model = models.get(cfg["model"])
-    return model.predict_dataset is not None and "noise_dim" in cfg
+    return models.get(cfg["model"]).takes_noise
 
 
 def image_batches(cfg, data_dir: str, limit: int, batch_size: int = 256) -> Iterator[Tuple[np.ndarray, List[str]]]:

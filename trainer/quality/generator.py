@@ -1,17 +1,14 @@
-"""A trained generator as an eager Keras model, for the quality tools (metrics, interpolation,
-projection, neighbours): no estimator, no session.
-
-The model is built by the model module (DCGAN: dcgan.make_generator(cfg)) in float32 and its
-weights are read from the checkpoint by name: the estimator saves the Keras layer `up0`'s
-kernel of network `generator` as `generator/up0/kernel`, so weight `up0/kernel:0` of the eager
-model maps to `<network>/up0/kernel`.
-"""
+"""Noise-driven generators for the quality tools (metrics, interpolation, projection,
+neighbours): the seeded latents each tool draws and batched generation. Building and
+restoring the generator is trainer/trained_generator.py's."""
 from typing import Tuple
 
 import numpy as np
 import tensorflow as tf
 
-from trainer import checkpoints, config, models
+from trainer import models, trained_generator
+from trainer.fields import ConfigError
+from trainer.networks import GENERATOR, Network
 
 NOISE_SEED = 11  # the quality metrics' noise: stateless_normal(seed=[cfg.seed, NOISE_SEED])
 
@@ -19,46 +16,27 @@ NOISE_SEED = 11  # the quality metrics' noise: stateless_normal(seed=[cfg.seed, 
 def require_noise_model(cfg, mode: str):
     """The GanModel, or a ConfigError for models whose generator does not take noise."""
     model = models.get(cfg["model"])
-    if model.predict_dataset is None or "noise_dim" not in cfg:
-        raise config.ConfigError(f"--mode {mode} needs a noise-driven generator (dcgan); "
-                                 f"model {cfg['model']} translates images")
+    if not model.takes_noise:
+        raise ConfigError(f"--mode {mode} needs a noise-driven generator (dcgan); "
+                          f"model {cfg['model']} translates images")
     return model
 
 
-def build(cfg, network: str = "generator") -> tf.keras.Model:
-    """The network's Keras model with fresh (untrained) weights, float32."""
-    model = models.get(cfg["model"])
-    previous = tf.keras.mixed_precision.global_policy()
-    tf.keras.mixed_precision.set_global_policy("float32")
-    try:
-        return model.networks(cfg)[network]()
-    finally:
-        tf.keras.mixed_precision.set_global_policy(previous)
+def build(cfg, network: str = GENERATOR) -> tf.keras.Model:
+    """The network's eager Keras model with fresh (untrained) weights, float32."""
+    return trained_generator.build(trained_generator.host_config(cfg), record_updates=False)[network].model
 
 
-def restore(keras_model: tf.keras.Model, checkpoint_path: str, network: str = "generator") -> None:
-    """Copies `<network>/<layer>/<weight>` of a checkpoint into the model's weights."""
-    reader = tf.train.load_checkpoint(checkpoint_path)
-    stored = reader.get_variable_to_shape_map()
-    for weight in keras_model.weights:
-        name = f"{network}/{weight.name.split(':')[0]}"
-        if name not in stored:
-            raise config.ConfigError(f"{checkpoint_path}: no variable {name}; was it trained with this config?")
-        value = reader.get_tensor(name)
-        if tuple(stored[name]) != tuple(weight.shape):
-            raise config.ConfigError(f"{checkpoint_path}: {name} has shape {stored[name]}, the config builds "
-                                     f"{tuple(weight.shape)}")
-        weight.assign(value)
+def restore(keras_model: tf.keras.Model, checkpoint_path: str, network: str = GENERATOR) -> None:
+    """The checkpoint's weights (its generator average, when the run kept one) into an eager
+    model made by `build`."""
+    trained_generator.restore_eager({network: Network(network, keras_model, record_updates=False)},
+                                    checkpoint_path)
 
 
-def load(cfg, model_dir: str, network: str = "generator") -> Tuple[tf.keras.Model, int]:
+def load(cfg, model_dir: str, network: str = GENERATOR) -> Tuple[tf.keras.Model, int]:
     """(generator with the latest checkpoint's weights, its global step); ConfigError if none."""
-    path = checkpoints.ensure_restorable(model_dir)
-    if not path:
-        raise config.ConfigError(f"{model_dir}: no checkpoint to load the {network} from; train first")
-    keras_model = build(cfg, network)
-    restore(keras_model, path, network)
-    return keras_model, int(tf.train.load_variable(path, "global_step"))
+    return trained_generator.load(cfg, model_dir, network)
 
 
 def noise(cfg, count: int, stream: int = NOISE_SEED) -> np.ndarray:
