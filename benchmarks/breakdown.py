@@ -148,7 +148,7 @@ def graph_throughput(cfg, schedule, workdir, host: bool, hooks: bool, gate=None,
     from benchmarks import flops
     from benchmarks.timing import WindowPlan
     from trainer import tpu
-    from trainer.data.input_pipeline import make_input_fn
+    from trainer.gan_model_fn import make_input_fn
     from trainer.gan_model_fn import model_fn
 
     model_dir = tempfile.mkdtemp(prefix="graph-", dir=workdir)

@@ -8,7 +8,7 @@ from typing import Dict
 import tensorflow as tf
 
 from benchmarks.timing import Schedule, WindowPlan
-from trainer.data.input_pipeline import make_input_fn
+from trainer.gan_model_fn import make_input_fn
 
 
 def input_throughput(cfg, schedule: Schedule) -> Dict:

@@ -21,8 +21,8 @@ import tensorflow as tf
 from benchmarks import flops as flops_lib
 from benchmarks.timing import Schedule, WindowPlan
 from trainer import models, run as trainer_run, tpu
-from trainer.data.input_pipeline import make_input_fn
-from trainer.gan_model_fn import DISCRIMINATOR, GENERATOR, Network
+from trainer.gan_model_fn import make_input_fn
+from trainer.networks import DISCRIMINATOR, GENERATOR, Network
 
 
 class _StepClock(tf.compat.v1.train.SessionRunHook):

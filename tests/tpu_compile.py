@@ -28,7 +28,7 @@ from tensorflow.python.ops import summary_ops_v2
 from tensorflow.python.tpu import tpu_function, training_loop
 
 from trainer import config, gan_model_fn, models, sampling, tpu
-from trainer.data.input_pipeline import make_input_fn
+from trainer.gan_model_fn import make_input_fn
 
 from datasets import make_dataset
 from runs import CONFIGS, TINY, event_tags
@@ -196,11 +196,11 @@ DATA_MODES = {"dcgan": "images", "pix2pix": "paired", "cyclegan": "unpaired", "d
 NAN_ON_UNPAIRED = ("metric/l1_a2b_vs_b", "metric/l1_b2a_vs_a")
 
 
-def check_mode(name: str, data_dir: str, precision: str, mode: str, model_dir: str) -> None:
+def check_mode(name: str, data_dir: str, precision: str, mode: str, model_dir: str, *overrides: str) -> None:
     """The whole check of one computation: it compiles for XLA with nothing a TPU rejects,
     runs ITERATIONS loop steps, advances the global step by exactly that (TRAIN only), and its
     outfed tensors make sense on the host (summaries written, metrics and predictions finite)."""
-    cfg = tpu_config(name, data_dir, precision)
+    cfg = tpu_config(name, data_dir, precision, *overrides)
     compiled = compile_mode(cfg, mode, model_dir)
     assert rejected_tensors(compiled) == []
     convolutions = [op for op in compiled.compiled_ops() if op.type.startswith("Conv2D")]

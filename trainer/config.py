@@ -49,6 +49,10 @@ COMMON_FIELDS: Dict[str, Field] = {
     "num_samples": positive_int(64, help="predict: how many samples or outputs to write"),
     "shuffle_buffer": positive_int(2048),
     "seed": Field(0, int, min_value=0),
+    "g_ema_decay": Field(None, float, min_value=0.0, optional=True,
+                         help="keep an exponential moving average of G's weights (ProGAN: 0.999; decay "
+                              "min(g_ema_decay, (1+step)/(10+step))); sample grids, predict, export, evaluate "
+                              "and the latent tools then use the average"),
     "nan_policy": Field("stop", str, choices=("stop", "skip"),
                         help="non-finite loss: stop with an error, or skip the step and count it"),
     # Sample quality and inspection (trainer/quality): evaluate, interpolate, project, neighbours.
@@ -228,6 +232,9 @@ def build(config_paths: Sequence[str] = (), overrides: Iterable[str] = (),
             model.validate(values)
         except ConfigError as e:
             raise ConfigError(f"{_source_of(getattr(e, 'key', ''), layers)}: {e}") from None
+    if values["g_ema_decay"] is not None and values["g_ema_decay"] >= 1.0:
+        raise ConfigError(f"{_source_of('g_ema_decay', layers)}: key 'g_ema_decay': {values['g_ema_decay']!r} "
+                          "must be below 1 (1 would never move from the initial weights)")
     if values["use_tpu"]:  # CPU/GPU runs one step per session.run: any step count falls between runs
         _check_loop_boundaries(values, layers)
     return Config(values)

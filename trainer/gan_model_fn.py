@@ -73,6 +73,16 @@ def _nonfinite_counter(cfg):
                                      collections=[tf.compat.v1.GraphKeys.LOCAL_VARIABLES])
 
 
+def _generator_average(nets, decay: float, step_value, after):
+    """The moving average of G's trainable weights, updated after the G step. Its variables are
+    `<weight>/ExponentialMovingAverage` (trainer/trained_generator.ema_name), checkpointed with
+    the rest; the decay ramps up with the step as TensorFlow's num_updates, so a short run's
+    average is not dominated by the initial weights."""
+    ema = tf.compat.v1.train.ExponentialMovingAverage(decay, num_updates=step_value)
+    with tf.control_dependencies([after]):
+        return ema.apply(_variables(nets, GENERATOR))
+
+
 def _train_op(model: GanModel, nets, features, labels, cfg, step, step_value, replicas: int):
     """D step, then G step; returns (train_op, scalars, images, stop_check, g_loss).
 
@@ -104,6 +114,8 @@ def _train_op(model: GanModel, nets, features, labels, cfg, step, step_value, re
             g_finite, g_train = apply(GENERATOR, g_out)
     scalars = {**d_out.scalars, **g_out.scalars, "d_loss": d_out.loss, "g_loss": g_out.loss, "learning_rate": lr}
     bad = tf.cast(tf.logical_not(tf.logical_and(d_finite, g_finite)), tf.int64)
+    if cfg["g_ema_decay"] is not None:
+        g_train = _generator_average(nets, cfg["g_ema_decay"], step_value, after=g_train)
     with tf.control_dependencies([g_train]):
         nonfinite = _nonfinite_counter(cfg).assign_add(bad)
     with tf.control_dependencies([nonfinite, step_value]):
