@@ -11,7 +11,7 @@ from typing import Dict, List
 import numpy as np
 import tensorflow as tf
 
-from trainer import images, models, trained_generator
+from trainer import event_files, images, models, trained_generator
 from trainer.gan_model_fn import make_input_fn
 
 SAMPLES_DIR = "samples"
@@ -35,13 +35,16 @@ def _merge(features, labels):
 
 
 class SampleGridListener(tf.estimator.CheckpointSaverListener):
-    """After each checkpoint save: samples/step_XXXXXXX.png and samples/latest.png."""
+    """After each checkpoint save: samples/step_XXXXXXX.png, samples/latest.png, and the grid as
+    a TensorBoard image (run `samples`, tag `sample_grid`, or `sample_grid_average` when the run
+    keeps a generator average: the training run's own images show the raw generator)."""
 
     def __init__(self, cfg, model_dir: str):
         self._cfg = cfg
         self._model_dir = model_dir
         self._count = cfg["sample_grid_size"] ** 2
         self._graph = None
+        self._writer = None
 
     def _build(self):
         self._graph = tf.Graph()
@@ -70,10 +73,23 @@ class SampleGridListener(tf.estimator.CheckpointSaverListener):
         out = os.path.join(self._model_dir, SAMPLES_DIR)
         images.write_png(os.path.join(out, f"step_{global_step_value:07d}.png"), grid)
         images.write_png(os.path.join(out, LATEST), grid)
+        self._write_summary(out, grid, global_step_value)
+
+    def _write_summary(self, logdir: str, grid: np.ndarray, step: int) -> None:
+        if self._writer is None:
+            with tf.Graph().as_default():  # FileWriter refuses to be made in eager mode
+                self._writer = event_files.GraphlessFileWriter(logdir)
+        tag = "sample_grid_average" if self._cfg["g_ema_decay"] is not None else "sample_grid"
+        image = tf.compat.v1.Summary.Image(height=grid.shape[0], width=grid.shape[1], colorspace=grid.shape[2],
+                                           encoded_image_string=images.encode_png(grid))
+        self._writer.add_summary(tf.compat.v1.Summary(value=[tf.compat.v1.Summary.Value(tag=tag, image=image)]), step)
+        self._writer.flush()
 
     def end(self, session, global_step_value):
         if self._graph is not None:
             self._session.close()
+        if self._writer is not None:
+            self._writer.close()
 
 
 def _split(batch: Dict[str, np.ndarray]) -> List[Dict[str, np.ndarray]]:
