@@ -23,7 +23,7 @@ from datasets import make_dataset
 from runs import changed, checkpoint_values, event_tags, events, tiny_config
 from trainer import config, run, task, translate
 from trainer.config import ConfigError
-from trainer.models import pix2pix, pix2pix_networks
+from trainer.models import image_to_image, pix2pix, pix2pix_networks
 
 RES = 64
 
@@ -45,7 +45,7 @@ def find_crop(resized, crop, res):
 
 
 def test_jitter_size_follows_the_paper_ratio():
-    assert [pix2pix.jitter_size(r) for r in (256, 128, 64)] == [286, 143, 72]
+    assert [image_to_image.jitter_size(r) for r in (256, 128, 64)] == [286, 143, 72]
 
 
 def test_input_and_target_share_crop_offset_and_flip():

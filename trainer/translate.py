@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 DEFAULT_SIGNATURE = "serving_default"
-OUTPUT_NAME = "png_bytes"  # pix2pix.PNG_OUTPUT; older exports have only `png`
+OUTPUT_NAME = "png_bytes"  # models/image_to_image.PNG_OUTPUT; older exports have only `png`
 PAIR_HALVES = ("A", "B")  # the left and right half of a side-by-side A|B file
 
 

@@ -32,13 +32,11 @@ import tensorflow as tf
 from trainer import image_pool
 from trainer.data.schema import DataMode
 from trainer.fields import Field
-from trainer.models import GanModel, LossOutput, losses
+from trainer.models import GanModel, LossOutput, image_to_image, losses
 from trainer.models import cyclegan_networks as networks_lib
 from trainer.models.patchgan import NORMS
-from trainer.models.pix2pix import decode_for_model, png_outputs
 
 RESOLUTIONS = (64, 128, 256)
-JITTER = 286 / 256  # CycleGAN's resize-to-286, crop-256
 G_AB, G_BA, D_A, D_B = "generator/a2b", "generator/b2a", "discriminator/a", "discriminator/b"
 
 CONFIG_FIELDS = {
@@ -69,21 +67,11 @@ def networks(cfg):
             D_B: lambda: networks_lib.make_discriminator(cfg, "discriminator_b")}
 
 
-def augment(image, resolution: int, jitter: bool, flip: bool):
-    """[R, R, 3] -> [R, R, 3]: random resize-and-crop and flip (each domain on its own)."""
-    if jitter:
-        size = int(round(resolution * JITTER))
-        image = tf.image.resize(image, [size, size], method="bilinear", antialias=True)
-        image = tf.image.random_crop(image, [resolution, resolution, 3])
-    if flip:
-        image = tf.image.random_flip_left_right(image)
-    return image
-
-
 def make_inputs(example, cfg, training):
     a, b = example["a"], example["b"]
     if training:
         res, jitter, flip = cfg["resolution"], cfg["random_jitter"], cfg["random_flip"]
+        augment = image_to_image.augment  # each domain on its own
         return {"a": augment(a, res, jitter, flip), "b": augment(b, res, jitter, flip)}, None
     return {"a": a, "b": b, "has_pair": tf.cast(example["has_pair"], tf.float32)}, None
 
@@ -159,18 +147,15 @@ def features_from_image(image, cfg):
 
 def serving_inputs(cfg):
     """Receiver: 'image_bytes' tf.string [None] of encoded images (any size; resized to R)."""
-    res = cfg["resolution"]
-    image_bytes = tf.compat.v1.placeholder(tf.string, [None], name="image_bytes")
-    images = tf.map_fn(lambda x: decode_for_model(x, res), image_bytes,
-                       fn_output_signature=tf.TensorSpec([res, res, 3], tf.float32))
-    return {"image_bytes": image_bytes}, {"a": images, "b": images}
+    receivers, images = image_to_image.image_bytes_receiver(cfg["resolution"])
+    return receivers, {"a": images, "b": images}
 
 
 def serving_outputs(nets, features, cfg):
     """Signatures 'a2b' and 'b2a': image_bytes -> 'png_bytes' tf.string [None], R x R
-    translations as PNG (called 'png' before; see pix2pix.PNG_OUTPUT)."""
-    return {"a2b": png_outputs(nets[G_AB](features["a"], training=False)),
-            "b2a": png_outputs(nets[G_BA](features["b"], training=False))}
+    translations as PNG (called 'png' before; see image_to_image.PNG_OUTPUT)."""
+    return {"a2b": image_to_image.png_outputs(nets[G_AB](features["a"], training=False)),
+            "b2a": image_to_image.png_outputs(nets[G_BA](features["b"], training=False))}
 
 
 GRID_COLUMNS = ("a", "a2b", "a2b2a", "b", "b2a", "b2a2b")

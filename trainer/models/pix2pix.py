@@ -5,8 +5,9 @@ labels = the target image [batch, R, R, 3], all float32 in [-1, 1] (TF-GAN's con
 Networks (trainer/models/pix2pix_networks.py): U-Net generator, 70x70 PatchGAN on (input, image).
 Losses: D: (CE(D(x, y), 1) + CE(D(x, G(x)), 0)) / 2 (the paper halves D's objective);
 G: CE(D(x, G(x)), 1) + l1_weight * |y - G(x)|_1. Adam 2e-4, beta1 0.5 (the common defaults).
-Training augmentation ("random jitter"): resize to round(R * 286/256), random R x R crop and
-random horizontal flip, with one crop offset and one flip shared by input and target.
+Training augmentation ("random jitter", trainer/models/image_to_image.py): resize to
+round(R * 286/256), random R x R crop and random horizontal flip, with one crop offset and one
+flip shared by input and target.
 Test time (predict, export, eval metrics): with `test_time_training` (the paper's default) dropout
 stays on and batch norm uses the statistics of each example alone (the reference code tests
 with batch 1), so an output never depends on the other images of its batch.
@@ -15,13 +16,11 @@ import tensorflow as tf
 
 from trainer.data.schema import DataMode
 from trainer.fields import ConfigError, Field
-from trainer.images import to_uint8_tensor
-from trainer.models import GanModel, LossOutput, losses
+from trainer.models import GanModel, LossOutput, image_to_image, losses
 from trainer.models import pix2pix_networks as networks_lib
 from trainer.models.layers import per_example_statistics
 
 RESOLUTIONS = (64, 128, 256)
-JITTER = 286 / 256  # the paper's resize-to-286, crop-256
 
 CONFIG_FIELDS = {
     "gf_dim": Field(64, int, min_value=1, arch=True, help="generator width at the first encoder layer"),
@@ -54,29 +53,13 @@ def networks(cfg):
             "discriminator": lambda: networks_lib.make_discriminator(res, cfg["df_dim"], cfg["d_layers"])}
 
 
-def jitter_size(resolution: int) -> int:
-    return int(round(resolution * JITTER))
-
-
-def augment(source, target, resolution: int, jitter: bool, flip: bool):
-    """Random jitter and flip of an aligned pair [R, R, 3] x 2, with the same crop offset and
-    flip for both: the pair is cropped and flipped as one 6-channel image."""
-    pair = tf.concat([source, target], axis=-1)
-    if jitter:
-        size = jitter_size(resolution)
-        pair = tf.image.resize(pair, [size, size], method="bilinear", antialias=True)
-        pair = tf.image.random_crop(pair, [resolution, resolution, 6])
-    if flip:
-        pair = tf.image.random_flip_left_right(pair)
-    return pair[..., :3], pair[..., 3:]
-
-
 def make_inputs(example, cfg, training):
     source, target = example["a"], example["b"]
     if cfg["which_direction"] == "BtoA":
         source, target = target, source
     if training:
-        source, target = augment(source, target, cfg["resolution"], cfg["random_jitter"], cfg["random_flip"])
+        source, target = image_to_image.augment_together([source, target], cfg["resolution"],
+                                                         cfg["random_jitter"], cfg["random_flip"])
     return {"input": source}, target
 
 
@@ -143,42 +126,16 @@ def features_from_image(image, cfg):
     return {"input": image}
 
 
-def decode_for_model(encoded, resolution: int):
-    """PNG/JPEG/BMP/GIF bytes of any size -> float32 [R, R, 3] in [-1, 1] (resized, RGB)."""
-    image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
-    image = tf.image.resize(tf.cast(image, tf.float32), [resolution, resolution], antialias=True)
-    return tf.ensure_shape(tf.clip_by_value(image, 0.0, 255.0) / 127.5 - 1.0, [resolution, resolution, 3])
-
-
 def serving_inputs(cfg):
     """Receiver: 'image_bytes' tf.string [None] of encoded images (any size; resized to R)."""
-    res = cfg["resolution"]
-    image_bytes = tf.compat.v1.placeholder(tf.string, [None], name="image_bytes")
-    images = tf.map_fn(lambda b: decode_for_model(b, res), image_bytes,
-                       fn_output_signature=tf.TensorSpec([res, res, 3], tf.float32))
-    return {"image_bytes": image_bytes}, {"input": images}
-
-
-def encode_png(images):
-    """uint8 [batch, H, W, 3] -> tf.string [batch] of PNG bytes."""
-    return tf.map_fn(tf.io.encode_png, images, fn_output_signature=tf.string)
-
-
-# TF Serving's REST API base64-encodes ({"b64": ...}) only the string outputs whose name ends in
-# `_bytes` and writes any other string into the JSON byte for byte. The old name `png` is not kept
-# beside it: REST returns every output, so raw PNG bytes would still make the body invalid JSON.
-PNG_OUTPUT = "png_bytes"
-
-
-def png_outputs(images):
-    """float32 [batch, R, R, 3] in [-1, 1] -> {'png_bytes': tf.string [batch] of PNG bytes}."""
-    return {PNG_OUTPUT: encode_png(to_uint8_tensor(images))}
+    receivers, images = image_to_image.image_bytes_receiver(cfg["resolution"])
+    return receivers, {"input": images}
 
 
 def serving_outputs(nets, features, cfg):
     """serving_default: image_bytes -> 'png_bytes' tf.string [None], the translated R x R images
     as PNG (called 'png' before; trainer.translate reads exports of either name)."""
-    return {"serving_default": png_outputs(translate(nets, features["input"], cfg))}
+    return {"serving_default": image_to_image.png_outputs(translate(nets, features["input"], cfg))}
 
 
 MODEL = GanModel(
