@@ -12,7 +12,7 @@ from PIL import Image
 from datasets import make_dataset
 from runs import changed, checkpoint_values, event_tags, graph_events, tiny_config
 from trainer import run
-from trainer.models import dcgan
+from trainer.models import dcgan, dcgan_networks
 
 
 def expected_generator_params(res, gf, z):
@@ -38,7 +38,7 @@ def expected_discriminator_params(res, df):
 def test_network_shapes_and_parameter_counts(res):
     cfg = {"resolution": res, "gf_dim": 64, "df_dim": 64, "noise_dim": 100}
     with tf.Graph().as_default():
-        g, d = dcgan.make_generator(cfg), dcgan.make_discriminator(cfg)
+        g, d = dcgan_networks.make_generator(cfg), dcgan_networks.make_discriminator(cfg)
         assert g.output_shape == (None, res, res, 3)
         assert d.output_shape == (None,)
         assert g.count_params() == expected_generator_params(res, 64, 100)
@@ -46,7 +46,7 @@ def test_network_shapes_and_parameter_counts(res):
 
 
 def test_generator_output_is_in_tanh_range():
-    g = dcgan.make_generator({"resolution": 32, "gf_dim": 8, "df_dim": 8, "noise_dim": 16})
+    g = dcgan_networks.make_generator({"resolution": 32, "gf_dim": 8, "df_dim": 8, "noise_dim": 16})
     out = g(tf.random.normal([4, 16]) * 100.0, training=False).numpy()
     assert out.min() >= -1.0 and out.max() <= 1.0 and out.std() > 0
 

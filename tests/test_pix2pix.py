@@ -83,7 +83,7 @@ def test_no_augmentation_outside_training_and_direction_swap():
 def test_network_shapes(res, downs, logits):
     with tf.Graph().as_default():
         g = pix2pix_networks.make_unet(res, 8)
-        d = pix2pix_networks.make_discriminator(res, 8)
+        d = pix2pix_networks.make_pair_patchgan(res, 8)
         assert g.output_shape == (None, res, res, 3)
         assert d.input_shape == (None, res, res, 6)
         assert d.output_shape == (None, logits, logits, 1)
@@ -96,7 +96,7 @@ def test_exact_parameter_counts_at_256_with_64_filters():
     innermost encoder convs, which have no norm after them); basic D 2,768,705 (the same)."""
     with tf.Graph().as_default():
         g = pix2pix_networks.make_unet(256, 64)
-        d = pix2pix_networks.make_discriminator(256, 64)
+        d = pix2pix_networks.make_pair_patchgan(256, 64)
         assert trainable_count(g) == 54_414_531 == 54_413_955 + 64 + 512
         assert trainable_count(d) == 2_768_705
         bn = sum(int(np.prod(v.shape)) for v in g.non_trainable_variables)

@@ -34,7 +34,7 @@ from trainer.data.schema import DataMode
 from trainer.fields import Field
 from trainer.models import GanModel, LossOutput, image_to_image, losses
 from trainer.models import cyclegan_networks as networks_lib
-from trainer.models.patchgan import NORMS
+from trainer.models.layers import NORMS
 
 RESOLUTIONS = (64, 128, 256)
 G_AB, G_BA, D_A, D_B = "generator/a2b", "generator/b2a", "discriminator/a", "discriminator/b"

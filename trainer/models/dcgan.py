@@ -1,11 +1,7 @@
 """DCGAN (Radford et al. 2015) at 32, 64 or 128 px: one generator and one discriminator whose
 depth follows the resolution.
 
-Generator: noise [batch, noise_dim] -> dense 4x4x(gf_dim * 2^(n-1)) -> n-1 transposed convs
-(4x4, stride 2, batch norm, ReLU), halving the width each time -> a final transposed conv to
-3 channels with tanh: [batch, res, res, 3] in [-1, 1]; n = log2(res) - 2.
-Discriminator: n convs (4x4, stride 2, LeakyReLU 0.2, batch norm except on the first),
-doubling from df_dim -> flatten -> dense logit: [batch].
+Networks (trainer/models/dcgan_networks.py): a transposed-conv generator and a conv discriminator.
 Loss: the non-saturating GAN loss (sigmoid cross-entropy); Adam 2e-4, beta1 0.5.
 """
 import tensorflow as tf
@@ -14,9 +10,8 @@ from trainer.data.schema import DataMode
 from trainer.fields import Field
 from trainer.images import to_uint8_tensor
 from trainer.models import GanModel, LossOutput, losses
-from trainer.models.layers import log2_int
+from trainer.models import dcgan_networks as networks_lib
 
-L = tf.keras.layers
 RESOLUTIONS = (32, 64, 128)
 
 CONFIG_FIELDS = {
@@ -27,39 +22,9 @@ CONFIG_FIELDS = {
 }
 
 
-def make_generator(cfg) -> tf.keras.Model:
-    num_up = log2_int(cfg["resolution"]) - 2
-    width = cfg["gf_dim"] * 2 ** (num_up - 1)
-    noise = L.Input([cfg["noise_dim"]], name="noise")
-    x = L.Dense(4 * 4 * width, use_bias=False, name="project")(noise)
-    x = L.Reshape([4, 4, width], name="to_4x4")(x)
-    x = L.ReLU(name="project_relu")(L.BatchNormalization(name="project_bn")(x))
-    for i in range(num_up - 1):
-        width //= 2
-        x = L.Conv2DTranspose(width, 4, 2, "same", use_bias=False, name=f"up{i}")(x)
-        x = L.ReLU(name=f"up{i}_relu")(L.BatchNormalization(name=f"up{i}_bn")(x))
-    x = L.Conv2DTranspose(3, 4, 2, "same", name="to_rgb")(x)
-    image = L.Activation("tanh", dtype="float32", name="tanh")(x)
-    return tf.keras.Model(noise, image, name="dcgan_generator")
-
-
-def make_discriminator(cfg) -> tf.keras.Model:
-    res = cfg["resolution"]
-    image = L.Input([res, res, 3], name="image")
-    x, width = image, cfg["df_dim"]
-    for i in range(log2_int(res) - 2):
-        x = L.Conv2D(width, 4, 2, "same", use_bias=(i == 0), name=f"down{i}")(x)
-        if i > 0:
-            x = L.BatchNormalization(name=f"down{i}_bn")(x)
-        x = L.LeakyReLU(0.2, name=f"down{i}_lrelu")(x)
-        width *= 2
-    x = L.Flatten(name="flatten")(x)
-    logits = L.Dense(1, dtype="float32", name="logits")(x)
-    return tf.keras.Model(image, L.Reshape([], name="squeeze")(logits), name="dcgan_discriminator")
-
-
 def networks(cfg):
-    return {"generator": lambda: make_generator(cfg), "discriminator": lambda: make_discriminator(cfg)}
+    return {"generator": lambda: networks_lib.make_generator(cfg),
+            "discriminator": lambda: networks_lib.make_discriminator(cfg)}
 
 
 def make_inputs(example, cfg, training):

@@ -15,29 +15,9 @@ The first and the last conv always have a bias.
 """
 import tensorflow as tf
 
-from trainer.models.layers import BatchNormalization, InstanceNormalization
+from trainer.models.layers import NORMS, kernel_init, norm_layer
 
 L = tf.keras.layers
-NORMS = ("batch", "instance", "none")
-
-
-def kernel_init():
-    """The papers' N(0, 0.02) conv initialiser; a new instance per layer (Keras returns the
-    same values from an unseeded initialiser instance that is called twice)."""
-    return tf.keras.initializers.RandomNormal(0.0, 0.02)
-
-
-def norm_layer(norm: str, name: str):
-    """A normalisation layer for `norm` ('batch' | 'instance'); None for 'none'. Batch norm uses
-    PyTorch's momentum and epsilon and N(1, 0.02) for gamma, as the reference code does."""
-    if norm == "batch":
-        return BatchNormalization(momentum=0.9, epsilon=1e-5, name=name,
-                                    gamma_initializer=tf.keras.initializers.RandomNormal(1.0, 0.02))
-    if norm == "instance":
-        return InstanceNormalization(center=False, scale=False, name=name)
-    if norm == "none":
-        return None
-    raise ValueError(f"unknown norm {norm!r}; allowed: {', '.join(NORMS)}")
 
 
 def _conv(x, filters: int, stride: int, use_bias: bool, name: str, dtype=None):

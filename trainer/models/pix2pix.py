@@ -48,9 +48,8 @@ def validate(values):
 
 
 def networks(cfg):
-    res = cfg["resolution"]
-    return {"generator": lambda: networks_lib.make_unet(res, cfg["gf_dim"]),
-            "discriminator": lambda: networks_lib.make_discriminator(res, cfg["df_dim"], cfg["d_layers"])}
+    return {"generator": lambda: networks_lib.make_generator(cfg),
+            "discriminator": lambda: networks_lib.make_discriminator(cfg)}
 
 
 def make_inputs(example, cfg, training):

@@ -22,8 +22,8 @@ at df=64, exactly as pytorch-CycleGAN-and-pix2pix (pix2pix-tensorflow: 2,769,601
 """
 import tensorflow as tf
 
-from trainer.models.layers import log2_int
-from trainer.models.patchgan import kernel_init, make_patchgan, norm_layer
+from trainer.models.layers import kernel_init, log2_int, norm_layer
+from trainer.models.patchgan import make_patchgan
 
 L = tf.keras.layers
 DROPOUT_BLOCKS = 3  # the paper's CD512-CD512-CD512 decoder blocks
@@ -64,6 +64,15 @@ def make_unet(resolution: int, gf_dim: int, name: str = "unet_generator") -> tf.
     return tf.keras.Model(image, output, name=name)
 
 
-def make_discriminator(resolution: int, df_dim: int, n_layers: int = 3) -> tf.keras.Model:
+def make_pair_patchgan(resolution: int, df_dim: int, n_layers: int = 3,
+                       name: str = "pix2pix_discriminator") -> tf.keras.Model:
     """(input, image) concatenated on channels [batch, R, R, 6] -> logits [batch, h, w, 1]."""
-    return make_patchgan(6, resolution, df_dim, n_layers=n_layers, norm="batch", name="pix2pix_discriminator")
+    return make_patchgan(6, resolution, df_dim, n_layers=n_layers, norm="batch", name=name)
+
+
+def make_generator(cfg, name: str = "unet_generator") -> tf.keras.Model:
+    return make_unet(cfg["resolution"], cfg["gf_dim"], name=name)
+
+
+def make_discriminator(cfg, name: str = "pix2pix_discriminator") -> tf.keras.Model:
+    return make_pair_patchgan(cfg["resolution"], cfg["df_dim"], cfg["d_layers"], name=name)
