@@ -15,6 +15,14 @@ from trainer.gan_model_fn import make_input_fn, model_fn
 METRICS_NAME = "metrics.json"
 
 
+def _current_stage(cfg, model_dir: str):
+    """progan: the config of the stage the latest checkpoint holds (trainer/progan_growth.py)."""
+    if cfg["model"] != "progan":
+        return cfg
+    from trainer import progan_growth
+    return progan_growth.current_stage_config(cfg, model_dir)
+
+
 def estimator(cfg, model_dir: str, for_export: bool = False, reporter=None):
     return tpu.make_estimator(cfg, model_dir, model_fn, for_export=for_export, reporter=reporter)
 
@@ -23,6 +31,10 @@ def train(cfg, model_dir: str, max_steps: Optional[int] = None, hooks=()) -> int
     """Trains to `max_steps` (default train_steps), resuming from the last checkpoint; stops
     earlier, with a checkpoint, after `max_train_minutes` if set. `hooks`: extra
     SessionRunHooks (e.g. benchmarks.startup's timeline)."""
+    if cfg["model"] == "progan":  # grows stage by stage; trainer/progan_growth.py calls back here per stage
+        from trainer import progan_growth
+        if not progan_growth.in_stage():
+            return progan_growth.train(cfg, model_dir, max_steps, hooks)
     config.save(cfg, model_dir)
     checkpoints.ensure_restorable(model_dir)
     budget = cfg["max_train_minutes"]
@@ -39,6 +51,7 @@ def train(cfg, model_dir: str, max_steps: Optional[int] = None, hooks=()) -> int
 def evaluate(cfg, model_dir: str) -> Dict[str, float]:
     """Runs eval_steps batches of eval_data, then the sample-quality metrics (trainer/quality);
     appends the result to model_dir/metrics.json."""
+    cfg = _current_stage(cfg, model_dir)
     est = estimator(cfg, model_dir)
     event_files.prepare(est.eval_dir(), write_graph=cfg["tensorboard_graph"])
     results = est.evaluate(make_input_fn(cfg, "eval"), steps=cfg["eval_steps"])
@@ -77,6 +90,7 @@ def predict(cfg, model_dir: str, output_dir: Optional[str] = None, count: Option
             input_dir: Optional[str] = None) -> Dict[str, str]:
     """Writes grid.png, single PNGs and index.html of `num_samples` predictions: from seeded
     noise (DCGAN), the eval records, or, with `input_dir`, every image of a plain folder."""
+    cfg = _current_stage(cfg, model_dir)
     model = models.get(cfg["model"])
     count = count or cfg["num_samples"]
     step = checkpoints.latest_step(model_dir)
@@ -113,6 +127,7 @@ def predict(cfg, model_dir: str, output_dir: Optional[str] = None, count: Option
 
 def export(cfg, model_dir: str, export_dir: Optional[str] = None) -> str:
     """A generator-only SavedModel for serving; returns its path."""
+    cfg = _current_stage(cfg, model_dir)
     model = models.get(cfg["model"])
     if checkpoints.latest_step(model_dir) == 0:
         raise config.ConfigError(f"{model_dir}: no checkpoint to export; train first")

@@ -69,6 +69,7 @@ _MODULES = {
     "dcgan": "trainer.models.dcgan",
     "pix2pix": "trainer.models.pix2pix",
     "cyclegan": "trainer.models.cyclegan",
+    "progan": "trainer.models.progan",
 }
 _CACHE: Dict[str, GanModel] = {}
 # Your own models: TRAINER_MODEL_PLUGINS="mygan=my_package.my_gan,other=pkg.mod" registers each

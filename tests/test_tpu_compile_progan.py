@@ -1,0 +1,51 @@
+"""TPU-compile layer for the Progressive GAN (tests/tpu_compile.py): every stage of a 4 -> 8 -> 16
+growth (configs/progan_32.yaml + tpu.yaml, tiny widths, final resolution 16) builds TRAIN (in the
+2-step loop, with the WGAN-GP second-order gradient, the fade-in alpha from the global step and
+the generator EMA), EVAL and PREDICT with the real model_fn, compiled with XLA on CPU; float32 for
+every stage, bfloat16 for the first fade-in stage (8x8; each TRAIN case compiles for ~40 s on 2
+busy cores). PREDICT's images are checked at the
+FINAL resolution (the generator upsamples every stage's output to it).
+
+configs/tiny.yaml sets DCGAN's widths (gf_dim, df_dim), which progan has not: the layer's tiny
+overlay is replaced here by progan's tiny widths and schedule (tests/test_progan.py's) with
+tiny.yaml's keys that progan has on top."""
+import os
+
+import pytest
+import tensorflow as tf
+import yaml
+
+import tpu_compile
+from datasets import make_dataset
+from runs import TINY
+from test_progan import FINAL, TINY_PROGAN
+from tpu_compile import check_mode
+from trainer import config
+
+ModeKeys = tf.estimator.ModeKeys
+CASES = [(stage, "float32", mode) for stage in (4, 8, 16) for mode in (ModeKeys.TRAIN, ModeKeys.EVAL, ModeKeys.PREDICT)]
+CASES += [(8, "bfloat16", mode) for mode in (ModeKeys.TRAIN, ModeKeys.EVAL, ModeKeys.PREDICT)]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return make_dataset(str(tmp_path_factory.mktemp("compile") / "progan"), FINAL, count=8)
+
+
+@pytest.fixture
+def progan_tiny(tmp_path, monkeypatch):
+    """tpu_compile's tiny overlay, made for progan."""
+    with open(TINY) as f:
+        tiny = yaml.safe_load(f)
+    keys = config.fields_for("progan")
+    overlay = dict(config.parse_set(item) for item in TINY_PROGAN)
+    overlay.update({k: v for k, v in tiny.items() if k in keys})  # tiny.yaml's cadences win
+    overlay["g_ema_decay"] = 0.99
+    path = tmp_path / "progan_tiny.yaml"
+    path.write_text(yaml.safe_dump(overlay))
+    monkeypatch.setattr(tpu_compile, "TINY", str(path))
+
+
+@pytest.mark.parametrize("stage,precision,mode", CASES)
+def test_stage_compiles_for_tpu(data, progan_tiny, stage, precision, mode, tmp_path):
+    check_mode("progan_32", data, precision, mode, str(tmp_path / "m"), f"progan_stage_resolution={stage}")

@@ -1,0 +1,165 @@
+"""The Progressive GAN stage runner: trains `model: progan` stage by stage, each stage its own
+TPUEstimator graph at its own resolution (trainer/models/progan.py), all in one model_dir.
+
+trainer.run.train hands a progan config here; `train` then calls trainer.run.train once per
+stage with that stage's config (`progan_stage_resolution`, and its batch size as
+train_batch_size) and max_steps = the stage's last step, so checkpoints, sample grids,
+TensorBoard, the time budget and resuming are the ordinary ones. The global step carries across
+stages: the schedule (trainer/models/progan_schedule.py) counts in global steps.
+
+Stage change (`hand_over`): the new stage's graph (the real model_fn, built on the host) is
+initialised, every variable the previous stage's last checkpoint holds by the same name and shape
+is restored into it (earlier blocks, their moving averages, the global step), except the
+optimizer state, which starts afresh as the official code resets Adam at every resolution
+change, and the generator's fade-in alpha (starts at the new stage's 0); new blocks keep their
+initial values. That is saved as the checkpoint of the same global step, so the estimator of the
+new stage simply resumes from it. Which stage a checkpoint belongs to is read from its variables
+(`checkpoint_resolution`: the largest generator/to_rgb_<r>), so a run killed anywhere, mid-
+transition included, resumes in the stage its step is in, with the alpha of that step.
+
+predict, export and evaluate build the stage of the latest checkpoint: `current_stage_config`
+(trainer/run.py calls it for progan).
+"""
+import contextlib
+import os
+import re
+import time
+from typing import Mapping, Optional
+
+import tensorflow as tf
+
+from trainer import checkpoints, tpu, trained_generator
+from trainer.fields import ConfigError
+from trainer.models import progan
+from trainer.models import progan_schedule as ps
+
+_stage_depth = 0  # > 0 while `train` runs one stage through trainer.run.train
+
+
+def in_stage() -> bool:
+    """True inside a stage's trainer.run.train call made by `train` (run.train then trains the
+    stage instead of handing the config back here)."""
+    return _stage_depth > 0
+
+
+@contextlib.contextmanager
+def _stage():
+    global _stage_depth
+    _stage_depth += 1
+    try:
+        yield
+    finally:
+        _stage_depth -= 1
+
+
+def _batch_sizes(sched: ps.Schedule) -> str:
+    return ",".join(f"{r}:{ps.batch_size(sched, i)}" for i, r in enumerate(sched.resolutions))
+
+
+def stage_config(cfg, stage: int):
+    """The config trainer.run.train gets for stage `stage` (0-based): progan_stage_resolution
+    set, train_batch_size the stage's batch, and progan_batch_sizes naming every resolution, so
+    that the schedule computed from it is the user's whatever train_batch_size says."""
+    sched = progan.schedule(cfg)
+    return cfg.replace(progan_stage_resolution=sched.resolutions[stage], progan_batch_sizes=_batch_sizes(sched),
+                       train_batch_size=ps.batch_size(sched, stage))
+
+
+def checkpoint_resolution(checkpoint_path: str) -> Optional[int]:
+    """The stage resolution whose graph wrote a checkpoint: its largest generator/to_rgb_<r>."""
+    found = [int(m.group(1)) for name, _ in tf.train.list_variables(checkpoint_path)
+             for m in [re.fullmatch(r"generator/to_rgb_(\d+)/kernel", name)] if m]
+    return max(found) if found else None
+
+
+def current_stage_config(cfg, model_dir: str):
+    """cfg for the stage of model_dir's latest checkpoint (the first stage when there is none):
+    what predict, export and evaluate build."""
+    path = checkpoints.ensure_restorable(model_dir)
+    resolution = checkpoint_resolution(path) if path else None
+    return cfg.replace(progan_stage_resolution=resolution or progan.schedule(cfg).resolutions[0])
+
+
+# Variables a stage change does not carry: the optimizers' state (Adam's slots and beta powers;
+# the official code resets Adam at every resolution change) and G's fade-in alpha.
+_NOT_CARRIED = re.compile(r"(^|/)(generator_adam|discriminator_adam)(_\d+)?(/|$)|beta[12]_power|/"
+                          + progan.ALPHA_VARIABLE + "$")
+
+
+def carried(name: str) -> bool:
+    return not _NOT_CARRIED.search(name)
+
+
+def hand_over(stage_cfg, model_dir: str, previous_checkpoint: str) -> str:
+    """Writes the first checkpoint of `stage_cfg`'s stage into model_dir at the previous
+    checkpoint's global step; returns its path."""
+    cfg = trained_generator.host_config(stage_cfg)  # built on the host: float32, no TPU
+    batch, res = cfg["train_batch_size"], cfg["progan_stage_resolution"]
+    stored = tf.train.load_checkpoint(previous_checkpoint).get_variable_to_shape_map()
+    from trainer import gan_model_fn  # late: gan_model_fn imports the models
+    graph = tf.Graph()
+    with graph.as_default():
+        step = tf.compat.v1.train.get_or_create_global_step()
+        features = {"noise": tf.zeros([batch, cfg["latent_dim"]])}
+        labels = tf.zeros([batch, res, res, 3])
+        gan_model_fn.model_fn(features, labels, tf.estimator.ModeKeys.TRAIN, {"config": cfg, "batch_size": batch},
+                              tpu.run_config(cfg, model_dir))
+        restore = {v.op.name: v for v in tf.compat.v1.global_variables()
+                   if carried(v.op.name) and stored.get(v.op.name) == v.shape.as_list()}
+        if step.op.name not in restore:
+            raise ConfigError(f"{previous_checkpoint}: no global_step to carry into stage {res}")
+        saver = tf.compat.v1.train.Saver(max_to_keep=cfg["keep_checkpoint_max"], sharded=True,
+                                         save_relative_paths=True)  # as trainer/gan_model_fn._saver
+        state = tf.train.get_checkpoint_state(model_dir)
+        if state is not None:
+            saver.recover_last_checkpoints(list(state.all_model_checkpoint_paths))
+        with tf.compat.v1.Session(graph=graph) as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            tf.compat.v1.train.Saver(var_list=restore).restore(session, previous_checkpoint)
+            at = int(session.run(step))
+            return saver.save(session, os.path.join(model_dir, "model.ckpt"), global_step=at,
+                              write_meta_graph=False)
+
+
+def train(cfg, model_dir: str, max_steps: Optional[int] = None, hooks=()) -> int:
+    """Trains stage after stage up to `max_steps` (default train_steps), from wherever
+    model_dir's latest checkpoint is; returns the global step reached. `max_train_minutes`
+    counts over all stages of this call."""
+    from trainer import run
+    sched = progan.schedule(cfg)
+    target = min(max_steps or cfg["train_steps"], cfg["train_steps"])
+    budget, started = cfg["max_train_minutes"], time.monotonic()
+    step = checkpoints.latest_step(model_dir)
+    while step < target:
+        stage = ps.stage_at(step, sched)
+        stage_cfg = stage_config(cfg, stage)
+        if budget is not None:
+            left = budget - (time.monotonic() - started) / 60.0
+            if left <= 0:
+                break
+            stage_cfg = stage_cfg.replace(max_train_minutes=left)
+        latest = checkpoints.ensure_restorable(model_dir)
+        if latest:
+            have, want = checkpoint_resolution(latest), sched.resolutions[stage]
+            if have is None or have > want:
+                raise ConfigError(f"{latest}: step {step} is in the {want}x{want} stage of this schedule, but the "
+                                  f"checkpoint holds the {have}x{have} networks (were the progan_* schedule keys "
+                                  "changed?)")
+            if have < want:
+                hand_over(stage_cfg, model_dir, latest)
+        end = min(ps.stage_end(sched, stage, cfg["train_steps"]), target)
+        with _stage():
+            reached = run.train(stage_cfg, model_dir, max_steps=end, hooks=hooks)
+        if reached < end:  # the time budget ran out
+            return reached
+        step = reached
+    return step
+
+
+def stage_summary(cfg: Mapping) -> str:
+    """One line per stage: resolution, batch, first step, fade-in and total steps."""
+    sched = progan.schedule(cfg)
+    starts = ps.stage_starts(sched)
+    return "\n".join(f"{r:>4}px  batch {ps.batch_size(sched, i):>4}  from step {starts[i]:>7}  "
+                     f"fade-in {ps.transition_steps(sched, i):>6}  steps {ps.stage_steps(sched, i):>7}"
+                     for i, r in enumerate(sched.resolutions))
