@@ -125,21 +125,10 @@ def forced_gate(gate):
         optimizer.compute_gradients = original
 
 
-@contextlib.contextmanager
 def forced_guard(guard):
     """The skeleton's NaN guard as one cond per gradient ('each') or none at all ('none')."""
-    import tensorflow as tf
-    from trainer import gan_model_fn
-    original = gan_model_fn._zeroed_unless
-    if guard == "each":
-        gan_model_fn._zeroed_unless = lambda finite, grads: [
-            tf.cond(finite, lambda g=g: g, lambda g=g: tf.zeros_like(g)) for g in grads]
-    elif guard == "none":
-        gan_model_fn._zeroed_unless = lambda finite, grads: list(grads)
-    try:
-        yield
-    finally:
-        gan_model_fn._zeroed_unless = original
+    from trainer import nan_policy
+    return nan_policy.gradient_guard({"each": "cond_per_gradient", "none": "none"}.get(guard, "one_cond"))
 
 
 def graph_throughput(cfg, schedule, workdir, host: bool, hooks: bool, gate=None, guard=None, grappler_passes=None):

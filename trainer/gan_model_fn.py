@@ -9,7 +9,7 @@ from typing import Dict
 
 import tensorflow as tf
 
-from trainer import checkpoints, models, tpu, trained_generator
+from trainer import checkpoints, models, nan_policy, tpu, trained_generator
 from trainer.data import input_pipeline
 from trainer.models import GanModel
 from trainer.networks import DISCRIMINATOR, GENERATOR, Network, build_networks, reuse_inference_outputs
@@ -48,31 +48,6 @@ def _start_phase(nets: Dict[str, Network]):
         net.update_sink = []
 
 
-def _finite(x):
-    return tf.reduce_all(tf.math.is_finite(x))
-
-
-def _zeroed_unless(finite, grads):
-    """The gradients, or zeros for all of them when the loss is not finite.
-
-    One cond for all gradients: the finite branch passes them through untouched, where a
-    tf.where per gradient wrote zeros and a copy of every gradient (57M floats, pix2pix's
-    G + D: 47-62 ms against 4.5 ms per step on 2 CPU cores)."""
-    return tf.cond(finite, lambda: list(grads), lambda: [tf.zeros_like(g) for g in grads])
-
-
-def _nonfinite_counter(cfg):
-    """Steps with a non-finite loss. nan_policy 'skip': `nonfinite_steps`, checkpointed and shown
-    in TensorBoard. 'stop': a local variable (not checkpointed: the run stops at the first one)
-    that the host call checks, since on TPU it sees only every n-th step's tensors."""
-    if cfg["nan_policy"] == "skip":
-        return tf.compat.v1.get_variable("nonfinite_steps", [], tf.int64, tf.compat.v1.zeros_initializer(),
-                                         trainable=False, use_resource=True)
-    return tf.compat.v1.get_variable("nonfinite_steps_this_run", [], tf.int64, tf.compat.v1.zeros_initializer(),
-                                     trainable=False, use_resource=True,
-                                     collections=[tf.compat.v1.GraphKeys.LOCAL_VARIABLES])
-
-
 def _generator_average(nets, decay: float, step_value, after):
     """The moving average of G's trainable weights, updated after the G step. Its variables are
     `<weight>/ExponentialMovingAverage` (trainer/trained_generator.ema_name), checkpointed with
@@ -89,18 +64,17 @@ def _train_op(model: GanModel, nets, features, labels, cfg, step, step_value, re
     `step_value` is the global step read before this step's update (the step the summaries
     are recorded at); `replicas` the TPU cores the step runs on (1 off TPU)."""
     lr = learning_rate(step_value, cfg)
-    skip_nonfinite = cfg["nan_policy"] == "skip"
+    skip_nonfinite = nan_policy.policy(cfg) == nan_policy.NanPolicy.SKIP
 
     def apply(role, out):
-        # A non-finite loss gets learning rate 0 and zeroed gradients: the weights keep their
-        # last good values, so with nan_policy 'stop' the error leaves nothing poisoned behind.
+        # A non-finite loss gets learning rate 0 and zeroed gradients (trainer/nan_policy.py).
         # All replicas decide together, or one would skip while the others update.
-        finite = tpu.all_replicas_true(_finite(out.loss), cfg, replicas)
+        finite = tpu.all_replicas_true(nan_policy.finite(out.loss), cfg, replicas)
         opt = tpu.optimizer(tf.where(finite, lr, 0.0), cfg, name=f"{role}_adam", replicas=replicas)
         variables = _variables(nets, role)
         grads, variables = zip(*[(g, v) for g, v in opt.compute_gradients(out.loss, var_list=variables)
                                  if g is not None])
-        grads = _zeroed_unless(finite, grads)
+        grads = nan_policy.zeroed_unless(finite, grads)
         return finite, tf.group(opt.apply_gradients(list(zip(grads, variables))), *_updates(nets, role))
 
     _start_phase(nets)
@@ -117,7 +91,7 @@ def _train_op(model: GanModel, nets, features, labels, cfg, step, step_value, re
     if cfg["g_ema_decay"] is not None:
         g_train = _generator_average(nets, cfg["g_ema_decay"], step_value, after=g_train)
     with tf.control_dependencies([g_train]):
-        nonfinite = _nonfinite_counter(cfg).assign_add(bad)
+        nonfinite = nan_policy.counter(cfg).assign_add(bad)
     with tf.control_dependencies([nonfinite, step_value]):
         train_op = tf.group(step.assign_add(1))
     if skip_nonfinite:

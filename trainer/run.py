@@ -9,7 +9,7 @@ from typing import Dict, List, Optional
 
 import tensorflow as tf
 
-from trainer import checkpoints, config, event_files, images, models, progress, sampling, tpu
+from trainer import checkpoints, config, event_files, graph_errors, images, models, progress, sampling, tpu
 from trainer.gan_model_fn import make_input_fn, model_fn
 
 METRICS_NAME = "metrics.json"
@@ -27,6 +27,7 @@ def estimator(cfg, model_dir: str, for_export: bool = False, reporter=None):
     return tpu.make_estimator(cfg, model_dir, model_fn, for_export=for_export, reporter=reporter)
 
 
+@graph_errors.typed
 def train(cfg, model_dir: str, max_steps: Optional[int] = None, hooks=()) -> int:
     """Trains to `max_steps` (default train_steps), resuming from the last checkpoint; stops
     earlier, with a checkpoint, after `max_train_minutes` if set. `hooks`: extra
@@ -48,6 +49,7 @@ def train(cfg, model_dir: str, max_steps: Optional[int] = None, hooks=()) -> int
     return est.get_variable_value("global_step")
 
 
+@graph_errors.typed
 def evaluate(cfg, model_dir: str) -> Dict[str, float]:
     """Runs eval_steps batches of eval_data, then the sample-quality metrics (trainer/quality);
     appends the result to model_dir/metrics.json."""
@@ -86,6 +88,7 @@ def train_and_evaluate(cfg, model_dir: str) -> Dict[str, float]:
     return results
 
 
+@graph_errors.typed
 def predict(cfg, model_dir: str, output_dir: Optional[str] = None, count: Optional[int] = None,
             input_dir: Optional[str] = None) -> Dict[str, str]:
     """Writes grid.png, single PNGs and index.html of `num_samples` predictions: from seeded
@@ -125,6 +128,7 @@ def predict(cfg, model_dir: str, output_dir: Optional[str] = None, count: Option
     return {**written, "output_dir": output_dir}
 
 
+@graph_errors.typed
 def export(cfg, model_dir: str, export_dir: Optional[str] = None) -> str:
     """A generator-only SavedModel for serving; returns its path."""
     cfg = _current_stage(cfg, model_dir)

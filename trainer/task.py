@@ -14,7 +14,6 @@ import argparse
 import json
 import logging
 import os
-import re
 import sys
 
 MODES = ("train", "evaluate", "train_and_evaluate", "predict", "export",
@@ -73,14 +72,6 @@ def _off_tpu_unless_asked(cfg, args):
     return cfg
 
 
-def _one_line(error: Exception) -> str:
-    """TF assertion errors carry our 'BadRecord:'/'NonFiniteLoss:' data; keep just that line."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [repr(error)]
-    text = next((line for line in lines if line.startswith("assertion failed:")), lines[0])
-    text = text.replace("assertion failed: ", "")
-    return re.sub(r"\] \[", " ", text).strip("[]")
-
-
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if not args.verbose:
@@ -88,6 +79,7 @@ def main(argv=None) -> int:
     import tensorflow as tf
     from trainer import config, run
     from trainer.data.schema import DataError
+    from trainer.nan_policy import NonFiniteLoss
     tf.get_logger().setLevel(logging.INFO if args.verbose else logging.ERROR)
     try:
         cfg = _off_tpu_unless_asked(resolve_config(args), args)
@@ -110,18 +102,12 @@ def main(argv=None) -> int:
                 print(f"{name}: {value}")
             if args.serve:
                 modes.serve(args.model_dir, args.port)
-    except (config.ConfigError, DataError) as e:
+    except (config.ConfigError, DataError) as e:  # a BadRecord is a DataError
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except tf.errors.InvalidArgumentError as e:
-        message = _one_line(e)
-        if "BadRecord" in message:
-            print(f"error: {message}", file=sys.stderr)
-            return 2
-        if "NonFiniteLoss" in message:
-            print(f"error: {message}; the last good checkpoint is kept in {args.model_dir}", file=sys.stderr)
-            return 3
-        raise
+    except NonFiniteLoss as e:
+        print(f"error: {e}; the last good checkpoint is kept in {args.model_dir}", file=sys.stderr)
+        return 3
     return 0
 
 

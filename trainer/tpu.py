@@ -15,7 +15,7 @@ from typing import Dict, Mapping, Optional
 
 import tensorflow as tf
 
-from trainer import progress
+from trainer import nan_policy, progress
 from trainer.images import to_uint8_tensor
 
 tpu_estimator = tf.compat.v1.estimator.tpu
@@ -147,7 +147,7 @@ def host_call(model_dir: str, cfg: Mapping, step, scalars: Dict[str, tf.Tensor],
               reporter: Optional[progress.Reporter] = None):
     """Builds TPUEstimator's `host_call`: scalar summaries every `summary_every_steps`, image
     grids every `image_summary_every_steps`; with `stop_check` (nan_policy 'stop': the count of
-    non-finite steps so far and the losses) fails with a 'NonFiniteLoss' error naming the step,
+    non-finite steps so far and the losses) fails with trainer/nan_policy's error naming the step,
     the count and the losses (summaries run on the host on TPU too); with `reporter`, hands it
     the step and the losses whenever scalars are recorded.
 
@@ -169,11 +169,8 @@ def host_call(model_dir: str, cfg: Mapping, step, scalars: Dict[str, tf.Tensor],
         gstep = t["step"][0]
         checks = []
         if "check/nonfinite_steps" in t:
-            count = tf.reduce_max(t["check/nonfinite_steps"])
-            message = ["NonFiniteLoss: non-finite loss by step", gstep, "(", count, "step(s) this run );"]
-            for name in ("d_loss", "g_loss"):
-                message += [name + " =", tf.reduce_mean(t["check/" + name])]
-            checks.append(tf.debugging.Assert(tf.equal(count, 0.0), message, summarize=8))
+            losses = {name: tf.reduce_mean(t["check/" + name]) for name in ("d_loss", "g_loss")}
+            checks.append(nan_policy.stop_assertion(gstep, tf.reduce_max(t["check/nonfinite_steps"]), losses))
         scalars_due = is_due(gstep, scalar_every, window)
         with tf.control_dependencies(checks):
             # Small queue, frequent flush: a preempted or killed run keeps its recent summaries.

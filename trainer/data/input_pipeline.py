@@ -39,7 +39,7 @@ def decode_checked(encoded, height: int, width: int, shard, record_name, raw: bo
         flat = tf.io.decode_raw(encoded, tf.uint8)
         size_ok = tf.equal(tf.size(flat), height * width * schema.CHANNELS)
         check = tf.debugging.Assert(size_ok, [
-            "BadRecord: shard", shard, "record", record_name, "raw bytes", tf.size(flat),
+            schema.BAD_RECORD_MARKER + " shard", shard, "record", record_name, "raw bytes", tf.size(flat),
             "expected", height * width * schema.CHANNELS, "(height x width x 3)"])
         with tf.control_dependencies([check]):
             image = tf.reshape(flat, [height, width, schema.CHANNELS])
@@ -48,7 +48,7 @@ def decode_checked(encoded, height: int, width: int, shard, record_name, raw: bo
         shape = tf.shape(image)
         ok = tf.reduce_all(tf.equal(shape, expected))
         check = tf.debugging.Assert(ok, [
-            "BadRecord: shard", shard, "record", record_name, "decoded shape", shape,
+            schema.BAD_RECORD_MARKER + " shard", shard, "record", record_name, "decoded shape", shape,
             "expected", expected, _layout_hint(shape)], summarize=4)
         with tf.control_dependencies([check]):
             image = tf.ensure_shape(image, [height, width, schema.CHANNELS])

@@ -58,6 +58,14 @@ class DataError(ValueError):
     """A dataset problem; str(error) is one line naming the file and what was expected."""
 
 
+class BadRecord(DataError):
+    """A record that fails its check while training or evaluating (raised inside the graph with
+    a message starting with BAD_RECORD_MARKER; trainer/graph_errors.py makes it this type)."""
+
+
+BAD_RECORD_MARKER = "BadRecord:"
+
+
 def serialize_example(encoded: bytes, height: int, width: int, filename: str, label: int = -1,
                       image_format: str = "png", encoded_b: Optional[bytes] = None,
                       filename_b: str = "") -> bytes:
