@@ -319,3 +319,39 @@ def check_model_dir_matches(cfg: Config, stored: Mapping, model_dir: str) -> Non
     if diffs:
         raise ConfigError(f"{model_dir}: holds a {stored.get('model')} run with different architecture "
                           f"({'; '.join(diffs)}); use another --model_dir")
+
+
+TRAINING_MODES = ("train", "train_and_evaluate")
+HOST_MODES = ("predict", "export")  # a TPU run is usually sampled or exported elsewhere
+
+
+def for_mode(config_paths: Sequence[str], overrides: Iterable[str], model_dir: str, mode: str) -> Config:
+    """The config of a CLI run: for a model_dir that already holds a run, training must agree on
+    the architecture, and the other modes (evaluate, predict, export, ...) take the architecture
+    from the stored config; without config files the stored config is the base. Predict and
+    export run on the CPU/GPU unless `--set use_tpu=true` says otherwise (export is a CPU graph
+    anyway)."""
+    cfg = _for_mode(config_paths, overrides, model_dir, mode)
+    asked = any(parse_set(item)[0] == "use_tpu" for item in overrides)
+    return cfg.replace(use_tpu=False) if mode in HOST_MODES and not asked else cfg
+
+
+def _for_mode(config_paths: Sequence[str], overrides: Iterable[str], model_dir: str, mode: str) -> Config:
+    stored = load_from_model_dir(model_dir)
+    if not config_paths and stored is not None:
+        return build([], overrides, base=stored, base_source=os.path.join(model_dir, CONFIG_FILENAME))
+    cfg = build(config_paths, overrides)
+    if stored is None:
+        return cfg
+    if mode in TRAINING_MODES:
+        check_model_dir_matches(cfg, stored, model_dir)
+        return cfg
+    if stored.get("model") != cfg["model"]:
+        check_model_dir_matches(cfg, stored, model_dir)
+    trained = {k: stored[k] for k in arch_keys(cfg) if k in stored}
+    set_keys = {parse_set(item)[0] for item in overrides}
+    clash = [k for k in trained if k in set_keys and trained[k] != cfg[k]]
+    if clash:
+        raise ConfigError(f"--set {clash[0]}={cfg[clash[0]]!r}: {model_dir} was trained with "
+                          f"{clash[0]}={trained[clash[0]]!r}")
+    return cfg.replace(**trained)

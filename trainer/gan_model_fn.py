@@ -5,7 +5,8 @@ forward pass that sees the updated D) the generator update, each with the batch-
 of its own networks; the global step is incremented once. Variables come from the Keras models
 built here under the `generator/...` and `discriminator/...` variable scopes.
 """
-from typing import Dict
+import dataclasses
+from typing import Dict, Optional
 
 import tensorflow as tf
 
@@ -58,8 +59,18 @@ def _generator_average(nets, decay: float, step_value, after):
         return ema.apply(_variables(nets, GENERATOR))
 
 
-def _train_op(model: GanModel, nets, features, labels, cfg, step, step_value, replicas: int):
-    """D step, then G step; returns (train_op, scalars, images, stop_check, g_loss).
+@dataclasses.dataclass(frozen=True)
+class TrainStep:
+    """What one training step hands to the TPUEstimatorSpec and the host call."""
+    train_op: tf.Operation
+    scalars: Dict[str, tf.Tensor]              # name -> scalar, for TensorBoard
+    images: Dict[str, tf.Tensor]               # name -> [n, H, W, 3] in [-1, 1]
+    stop_check: Optional[Dict[str, tf.Tensor]]  # nan_policy 'stop': what the host call checks
+    reported_loss: tf.Tensor                   # the spec's loss (Estimator's NaN hook, logging)
+
+
+def _train_step(model: GanModel, nets, features, labels, cfg, step, step_value, replicas: int) -> TrainStep:
+    """D step, then G step (then the generator average, the non-finite count and the step).
 
     `step_value` is the global step read before this step's update (the step the summaries
     are recorded at); `replicas` the TPU cores the step runs on (1 off TPU)."""
@@ -79,12 +90,12 @@ def _train_op(model: GanModel, nets, features, labels, cfg, step, step_value, re
 
     _start_phase(nets)
     with tf.name_scope("d_step"):
-        d_out = model.discriminator_loss(nets, features, labels, cfg, True)
+        d_out = model.discriminator_loss(nets, features, labels, cfg, training=True)
         d_finite, d_train = apply(DISCRIMINATOR, d_out)
     with tf.control_dependencies([d_train]):
         _start_phase(nets)
         with tf.name_scope("g_step"):
-            g_out = model.generator_loss(nets, features, labels, cfg, True)
+            g_out = model.generator_loss(nets, features, labels, cfg, training=True)
             g_finite, g_train = apply(GENERATOR, g_out)
     scalars = {**d_out.scalars, **g_out.scalars, "d_loss": d_out.loss, "g_loss": g_out.loss, "learning_rate": lr}
     bad = tf.cast(tf.logical_not(tf.logical_and(d_finite, g_finite)), tf.int64)
@@ -100,7 +111,7 @@ def _train_op(model: GanModel, nets, features, labels, cfg, step, step_value, re
     else:
         stop_check = {"nonfinite_steps": nonfinite, "d_loss": d_out.loss, "g_loss": g_out.loss}
     reported = tf.where(g_finite, g_out.loss, 0.0) if skip_nonfinite else g_out.loss  # Estimator's NaN hook
-    return train_op, scalars, {**d_out.images, **g_out.images}, stop_check, reported
+    return TrainStep(train_op, scalars, {**d_out.images, **g_out.images}, stop_check, reported)
 
 
 def _metric_fn(**per_example):
@@ -158,17 +169,17 @@ def model_fn(features, labels, mode, params, config):
     step = tf.compat.v1.train.get_or_create_global_step()
     if mode == ModeKeys.EVAL:
         reuse_inference_outputs(nets)
-        d_out = model.discriminator_loss(nets, features, labels, cfg, False)
-        g_out = model.generator_loss(nets, features, labels, cfg, False)
+        d_out = model.discriminator_loss(nets, features, labels, cfg, training=False)
+        g_out = model.generator_loss(nets, features, labels, cfg, training=False)
         batch = params["batch_size"]
         per_example = {"d_loss": tf.fill([batch], d_out.loss), "g_loss": tf.fill([batch], g_out.loss)}
         per_example.update(model.eval_metrics(nets, features, labels, cfg))
         return spec(mode, loss=g_out.loss, eval_metrics=(_metric_fn, per_example), scaffold_fn=_scaffold_fn(cfg))
 
     step_value = step.read_value()
-    train_op, scalars, images, stop_check, g_loss = _train_op(
-        model, nets, features, labels, cfg, step, step_value, tpu.num_replicas(params))
-    host_call = tpu.host_call(config.model_dir, cfg, step_value, scalars, images, stop_check,
+    train = _train_step(model, nets, features, labels, cfg, step, step_value, tpu.num_replicas(params))
+    host_call = tpu.host_call(config.model_dir, cfg, step_value, train.scalars, train.images, train.stop_check,
                               reporter=params.get("progress"))
-    return _training_spec(cfg, config.model_dir, loss=g_loss, train_op=train_op, host_call=host_call)
+    return _training_spec(cfg, config.model_dir, loss=train.reported_loss, train_op=train.train_op,
+                          host_call=host_call)
 

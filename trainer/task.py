@@ -38,40 +38,6 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def resolve_config(args):
-    """Builds the config; for a model_dir that already holds a run, training must agree on the
-    architecture, and evaluate/predict/export take the architecture from the stored config."""
-    from trainer import config
-    stored = config.load_from_model_dir(args.model_dir)
-    if not args.config and stored is not None:
-        return config.build([], args.overrides, base=stored, base_source=os.path.join(args.model_dir, config.CONFIG_FILENAME))
-    cfg = config.build(args.config, args.overrides)
-    if stored is None:
-        return cfg
-    if args.mode in ("train", "train_and_evaluate"):
-        config.check_model_dir_matches(cfg, stored, args.model_dir)
-        return cfg
-    if stored.get("model") != cfg["model"]:
-        config.check_model_dir_matches(cfg, stored, args.model_dir)
-    trained = {k: stored[k] for k in config.arch_keys(cfg) if k in stored}
-    set_keys = {config.parse_set(item)[0] for item in args.overrides}
-    clash = [k for k in trained if k in set_keys and trained[k] != cfg[k]]
-    if clash:
-        raise config.ConfigError(f"--set {clash[0]}={cfg[clash[0]]!r}: {args.model_dir} was trained with "
-                                 f"{clash[0]}={trained[clash[0]]!r}")
-    return cfg.replace(**trained)
-
-
-def _off_tpu_unless_asked(cfg, args):
-    """A run trained on TPU is usually sampled or exported elsewhere: predict and export use
-    the CPU/GPU unless `--set use_tpu=true` says otherwise (export is a CPU graph anyway)."""
-    from trainer import config
-    asked = any(config.parse_set(item)[0] == "use_tpu" for item in args.overrides)
-    if args.mode in ("predict", "export") and not asked:
-        return cfg.replace(use_tpu=False)
-    return cfg
-
-
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if not args.verbose:
@@ -82,7 +48,7 @@ def main(argv=None) -> int:
     from trainer.nan_policy import NonFiniteLoss
     tf.get_logger().setLevel(logging.INFO if args.verbose else logging.ERROR)
     try:
-        cfg = _off_tpu_unless_asked(resolve_config(args), args)
+        cfg = config.for_mode(args.config, args.overrides, args.model_dir, args.mode)
         if args.mode == "train":
             step = run.train(cfg, args.model_dir)
             print(f"trained to step {step}; checkpoints and TensorBoard events in {args.model_dir}, "
