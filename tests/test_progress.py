@@ -111,3 +111,52 @@ def test_cli_in_a_terminal_draws_a_progress_bar(data, tmp_path):
     screen = b"".join(chunks).decode()
     assert "\r\x1b[K[" in screen and "] step 2/4" in screen
     assert "checkpoint at step 4" in screen
+
+
+def test_a_task_in_a_pipe_prints_about_ten_plain_lines_ending_at_the_total():
+    clock, out = FakeClock(), io.StringIO()
+    task = progress.TaskProgress("evaluate: batch", 95, out=out, clock=clock)
+    for done in range(96):
+        clock.now += 0.5
+        task.update(done)
+    lines = out.getvalue().splitlines()
+    assert 10 <= len(lines) <= progress.PLAIN_REPORTS + 2 and "\r" not in out.getvalue()
+    assert lines[0].startswith("evaluate: batch 0/95")
+    assert re.fullmatch(r"evaluate: batch 9/95  ETA \d+s", lines[1]), lines[1]
+    assert lines[-1] == "evaluate: batch 95/95  done in 48s"
+
+
+def test_a_task_on_a_terminal_redraws_one_bar_and_ends_the_line():
+    out = Terminal()
+    task = progress.TaskProgress("predict", 4, out=out, clock=FakeClock())
+    for _ in range(4):
+        task.advance()
+    text = out.getvalue()
+    assert text.count("\r\x1b[K[") == 4 and text.endswith("predict 4/4  done in 0s\n")
+    assert "[" + "#" * progress.BAR_WIDTH + "]" in text
+
+
+def test_cli_evaluate_predict_export_report_progress_on_stderr_and_results_on_stdout(data, tmp_path):
+    model_dir = str(tmp_path / "m")
+    assert subprocess.run(_train_command(data, model_dir), cwd=ROOT, capture_output=True, timeout=300).returncode == 0
+
+    def cli(mode, *extra):
+        result = subprocess.run([sys.executable, "-m", "trainer.task", "--model_dir", model_dir, "--mode", mode,
+                                 "--set", "eval_steps=3", "--set", "quality_metrics=false", *extra],
+                                cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return result
+
+    evaluated = cli("evaluate")
+    import json
+    assert json.loads(evaluated.stdout)["global_step"] == 4  # stdout is the result alone
+    assert evaluated.stderr.splitlines()[0] == "evaluate: batch 0/3"
+    assert re.search(r"^evaluate: batch 3/3  done in \d+s$", evaluated.stderr, re.M)
+    predicted = cli("predict")
+    assert re.search(r"^predict 4/4  done in \d+s$", predicted.stderr, re.M), predicted.stderr  # num_samples (tiny)
+    exported = cli("export")
+    assert re.search(r"^export: SavedModel 1/1  done in \d+s$", exported.stderr, re.M)
+    assert exported.stdout.startswith("exported SavedModel to ")
+    for result in (evaluated, predicted, exported):
+        assert not [line for line in result.stderr.splitlines()
+                    if "WARNING" in line or "deprecat" in line.lower() or "tensorflow/" in line]

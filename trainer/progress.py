@@ -1,5 +1,7 @@
 """What a person watching a run sees: one short line every `summary_every_steps` steps and at
-each checkpoint (step/total, d_loss, g_loss, images/s, ETA, the latest sample grid).
+each checkpoint (step/total, d_loss, g_loss, images/s, ETA, the latest sample grid); for the
+other modes (evaluate, predict, export, the quality metrics) a TaskProgress of their batches,
+on stderr, where it stays out of their results on stdout.
 
 On a terminal the line is a progress bar redrawn in place; anywhere else (a CI log, `nohup` on
 a TPU VM) each report is a plain line. The numbers arrive through the training host call
@@ -104,3 +106,55 @@ class CheckpointReport(tf.estimator.CheckpointSaverListener):
 
     def after_save(self, session, global_step_value):
         self._reporter.checkpoint(global_step_value)
+
+
+PLAIN_REPORTS = 10  # plain lines per task at most (plus the last)
+
+
+class TaskProgress:
+    """`label done/total  ETA` of a counted task: a bar redrawn in place on a terminal, else
+    a plain line about every tenth of the way and at the end."""
+
+    def __init__(self, label: str, total: int, out: Optional[TextIO] = None, clock=time.monotonic):
+        self.label, self.total = label, max(int(total), 1)
+        self.out = out or sys.stderr
+        self.terminal = bool(getattr(self.out, "isatty", lambda: False)())
+        self.clock = clock
+        self._start = clock()
+        self._done = 0
+        self._next_plain = 0
+
+    def line(self, done: int) -> str:
+        parts = [f"{self.label} {done}/{self.total}"]
+        elapsed = self.clock() - self._start
+        if 0 < done < self.total and elapsed > 0:
+            parts.append(f"ETA {duration(elapsed / done * (self.total - done))}")
+        if done >= self.total:
+            parts.append(f"done in {duration(elapsed)}")
+        text = "  ".join(parts)
+        if self.terminal:
+            filled = int(math.floor(min(done / self.total, 1.0) * BAR_WIDTH))
+            text = f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {text}"
+        return text
+
+    def update(self, done: int) -> None:
+        self._done = min(int(done), self.total)
+        if self.terminal:
+            self.out.write("\r\033[K" + self.line(self._done) + ("\n" if self._done >= self.total else ""))
+        elif self._done >= self._next_plain or self._done >= self.total:
+            self.out.write(self.line(self._done) + "\n")
+            self._next_plain = self._done + max(self.total // PLAIN_REPORTS, 1)
+        self.out.flush()
+
+    def advance(self, count: int = 1) -> None:
+        self.update(self._done + count)
+
+
+class TaskProgressHook(tf.estimator.SessionRunHook):
+    """Counts the session runs of an Estimator call (one batch each) into a TaskProgress."""
+
+    def __init__(self, task: TaskProgress):
+        self._task = task
+
+    def after_run(self, run_context, run_values):
+        self._task.advance()

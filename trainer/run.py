@@ -56,7 +56,10 @@ def evaluate(cfg, model_dir: str) -> Dict[str, float]:
     cfg = _current_stage(cfg, model_dir)
     est = estimator(cfg, model_dir)
     event_files.prepare(est.eval_dir(), write_graph=cfg["tensorboard_graph"])
-    results = est.evaluate(make_input_fn(cfg, "eval"), steps=cfg["eval_steps"])
+    batches = progress.TaskProgress("evaluate: batch", cfg["eval_steps"])
+    batches.update(0)
+    results = est.evaluate(make_input_fn(cfg, "eval"), steps=cfg["eval_steps"],
+                           hooks=[progress.TaskProgressHook(batches)])
     results = {k: (int(v) if k == "global_step" else float(v)) for k, v in results.items()}
     from trainer.quality import evaluation  # SWD, MS-SSIM, FID/KID of generated samples (DCGAN)
     results.update(evaluation.evaluate(cfg, model_dir))
@@ -118,9 +121,12 @@ def predict(cfg, model_dir: str, output_dir: Optional[str] = None, count: Option
             ds = sampling.fixed_features(cfg, padded)
         return ds.batch(params["batch_size"], drop_remainder=True)
 
-    outputs = []
+    outputs, task = [], progress.TaskProgress("predict", count)
+    task.update(0)
     for prediction in estimator(cfg, model_dir).predict(input_fn, yield_single_examples=True):
         outputs.append(images.prediction_images(prediction, model.grid_columns))
+        if len(outputs) % batch == 0 or len(outputs) == count:
+            task.update(len(outputs))
         if len(outputs) == count:
             break
     written = images.write_predictions(outputs, output_dir, model.grid_columns,
@@ -140,7 +146,10 @@ def export(cfg, model_dir: str, export_dir: Optional[str] = None) -> str:
         receivers, features = model.serving_inputs(cfg)
         return tf.estimator.export.ServingInputReceiver(features, receivers)
 
+    task = progress.TaskProgress("export: SavedModel", 1)  # one long graph build and save
+    task.update(0)
     path = estimator(cfg, model_dir, for_export=True).export_saved_model(
         export_dir or os.path.join(model_dir, "export"), serving_input_receiver_fn)
+    task.update(1)
     return path.decode() if isinstance(path, bytes) else path
 

@@ -12,12 +12,12 @@ Cost on 2 CPU cores at the default 1024 samples: ~40 s (mostly the features: ~70
 through EfficientNet-Lite0 at 224 px).
 """
 import os
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 
-from trainer import models
+from trainer import models, progress
 from trainer.quality import features, frechet, generator, msssim, swd
 
 SUMMARY_DIR = "eval_quality"
@@ -51,13 +51,19 @@ def real_images(cfg, count: int) -> np.ndarray:
     return np.concatenate(batches) if batches else np.zeros([0, cfg["resolution"], cfg["resolution"], 3], np.float32)
 
 
-def metrics(real: np.ndarray, fake: np.ndarray, cfg) -> Dict[str, float]:
-    """All quality metrics between two equal-sized image sets [n, H, W, 3] in [-1, 1]."""
+def metrics(real: np.ndarray, fake: np.ndarray, cfg, task: Optional[progress.TaskProgress] = None
+            ) -> Dict[str, float]:
+    """All quality metrics between two equal-sized image sets [n, H, W, 3] in [-1, 1]; `task`
+    advances once per metric family (SWD, MS-SSIM, FID/KID)."""
     seed = cfg["seed"]
+    advance = task.advance if task is not None else (lambda: None)
     out = dict(swd.swd(real, fake, projections=cfg["swd_projections"], seed=seed))
+    advance()
     out.update(msssim.msssim_metrics(real, fake, pairs=min(1000, len(fake) * 4), seed=seed))
+    advance()
     net = features.load(cfg["fid_feature_net"], cfg["fid_weights"])
     out.update(frechet.fid_kid(net(real)["pool"], net(fake)["pool"], seed=seed))
+    advance()
     return out
 
 
@@ -65,12 +71,15 @@ def evaluate(cfg, model_dir: str) -> Dict[str, float]:
     """Quality metrics of model_dir's latest checkpoint ({} for models they do not apply to)."""
     if not cfg["quality_metrics"] or not supported(cfg):
         return {}
+    task = progress.TaskProgress("quality metrics", 5)  # real images, samples, SWD, MS-SSIM, FID/KID
     real = real_images(cfg, cfg["quality_num_samples"])
+    task.advance()
     if len(real) < 2:
         return {}
     net, step = generator.load(cfg, model_dir)
     fake = generator.generate(net, generator.noise(cfg, len(real)))
-    results = metrics(real, fake, cfg)
+    task.advance()
+    results = metrics(real, fake, cfg, task)
     writer = tf.summary.create_file_writer(os.path.join(model_dir, SUMMARY_DIR))
     with writer.as_default():
         for name, value in sorted(results.items()):
