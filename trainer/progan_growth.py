@@ -127,7 +127,7 @@ def train(cfg, model_dir: str, max_steps: Optional[int] = None, hooks=()) -> int
     counts over all stages of this call."""
     from trainer import run
     sched = progan.schedule(cfg)
-    target = min(max_steps or cfg["train_steps"], cfg["train_steps"])
+    target = max_steps or cfg["train_steps"]  # as run.train: max_steps may go past train_steps
     budget, started = cfg["max_train_minutes"], time.monotonic()
     step = checkpoints.latest_step(model_dir)
     while step < target:
@@ -147,7 +147,7 @@ def train(cfg, model_dir: str, max_steps: Optional[int] = None, hooks=()) -> int
                                   "changed?)")
             if have < want:
                 hand_over(stage_cfg, model_dir, latest)
-        end = min(ps.stage_end(sched, stage, cfg["train_steps"]), target)
+        end = ps.stage_end(sched, stage, target)  # the last stage trains on to target
         with _stage():
             reached = run.train(stage_cfg, model_dir, max_steps=end, hooks=hooks)
         if reached < end:  # the time budget ran out
