@@ -148,6 +148,18 @@ def test_predict_uses_the_fade_in_alpha_of_the_checkpoint(grown, tmp_path):
     assert images.shape == (2, FINAL, FINAL, 3) and np.abs(images).max() <= 1.0
     raw = g.net([z, tf.ones([2, 1])], training=False).numpy()
     np.testing.assert_allclose(images, np.clip(raw, -1, 1), rtol=1e-5, atol=1e-6)
+    stored = grown["stage_end"]["16"]  # g_ema_decay (progan_32.yaml): the average, not the raw weights
+    kernel = g.net.get_layer("to_rgb_16").kernel.numpy()
+    np.testing.assert_array_equal(kernel, stored["generator/to_rgb_16/kernel/ExponentialMovingAverage"])
+    assert not np.array_equal(kernel, stored["generator/to_rgb_16/kernel"])
+
+
+def test_a_changed_schedule_is_refused_before_training(grown):
+    """Step 17 of a slower schedule is in the 4x4 stage; the checkpoint holds the 16x16 networks."""
+    slower = grown["cfg"].replace(progan_stage_kimg=1.0)
+    with pytest.raises(ConfigError, match="holds the 16x16 networks"):
+        progan_growth.train(slower, grown["model_dir"], max_steps=40)
+    assert checkpoints.latest_step(grown["model_dir"]) == 17
 
 
 def test_export_and_evaluate_build_the_latest_stage(grown, tmp_path):
