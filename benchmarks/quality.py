@@ -280,6 +280,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     start = time.time()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+    tf.get_logger().setLevel("ERROR")  # generate()'s per-checkpoint tf.function retracing warnings
     from benchmarks import fashion_classifier as fc
     quick = args.quick
     minutes = args.minutes if args.minutes is not None else (1.0 if quick else 6.0)
