@@ -19,14 +19,14 @@ from PIL import Image
 
 from datasets import make_dataset
 from runs import CONFIGS, checkpoint_values, events
-from trainer import checkpoints, config, progan_growth, run
+from trainer import checkpoints, config, progan_growth, run, trained_generator
 from trainer.fields import ConfigError
 from trainer.models import progan
 from trainer.models import progan_schedule as ps
 
 FINAL = 16
 # Tiny widths (8, 8, 4 channels at 4, 8, 16 px), batch 4; stages of 3 steps stable + 4 fade-in.
-TINY_PROGAN = (f"resolution={FINAL}", "latent_dim=8", "fmap_base=32", "fmap_max=8", "train_batch_size=4",
+TINY_PROGAN = (f"resolution={FINAL}", "noise_dim=8", "fmap_base=32", "fmap_max=8", "train_batch_size=4",
                "eval_batch_size=4", "predict_batch_size=4", "progan_stage_kimg=0.012",
                "progan_transition_kimg=0.016", "eval_steps=1", "save_checkpoints_steps=2",
                "summary_every_steps=1", "image_summary_every_steps=5", "sample_grid_size=2", "num_samples=4",
@@ -60,7 +60,7 @@ def grown(tmp_path_factory):
         out["reached_" + name] = run.train(cfg, model_dir, max_steps=max_steps)
         out["seconds"][name] = time.monotonic() - t
         out["stage_end"][name] = _values(tf.train.latest_checkpoint(model_dir))
-        out["stage"][name] = progan_growth.current_stage_config(cfg, model_dir)["progan_stage_resolution"]
+        out["stage"][name] = trained_generator.current_config(cfg, model_dir)["progan_stage_resolution"]
         out["predict"][name] = run.predict(cfg, model_dir, output_dir=str(root / f"predict_{name}"))
     print("seconds per train call:", {k: round(v, 1) for k, v in out["seconds"].items()})
     return out
@@ -121,7 +121,8 @@ def test_a_run_stopped_mid_transition_resumes_in_its_stage_and_reaches_the_final
     final = grown["stage_end"]["16"]
     assert "generator/to_rgb_16/kernel" in final and "generator/to_rgb_4/kernel" not in final
     stored = config.load_from_model_dir(grown["model_dir"])
-    assert stored["progan_stage_resolution"] == 16 and stored["train_batch_size"] == 4
+    # config.yaml keeps the user's config (no stage, the user's time budget); the stage is the checkpoint's
+    assert stored == {k: v for k, v in grown["cfg"].to_dict().items()} and stored["progan_stage_resolution"] is None
 
 
 def test_sample_grids_and_predictions_have_the_final_size_at_every_stage(grown):
@@ -139,11 +140,10 @@ def test_sample_grids_and_predictions_have_the_final_size_at_every_stage(grown):
 
 def test_predict_uses_the_fade_in_alpha_of_the_checkpoint(grown, tmp_path):
     """Mid-transition the generator is the blend at the alpha its last step trained with."""
-    from trainer import trained_generator
-    cfg = progan_growth.current_stage_config(grown["cfg"], grown["model_dir"])
+    cfg = trained_generator.current_config(grown["cfg"], grown["model_dir"])
     g, step = trained_generator.load(cfg, grown["model_dir"])
     assert step == 17 and float(g.fade_in_alpha.numpy()) == 1.0
-    z = tf.random.normal([2, cfg["latent_dim"]], seed=1)
+    z = tf.random.normal([2, cfg["noise_dim"]], seed=1)
     images = g(z, training=False).numpy()
     assert images.shape == (2, FINAL, FINAL, 3) and np.abs(images).max() <= 1.0
     raw = g.net([z, tf.ones([2, 1])], training=False).numpy()
@@ -158,7 +158,7 @@ def test_a_changed_schedule_is_refused_before_training(grown):
     """Step 17 of a slower schedule is in the 4x4 stage; the checkpoint holds the 16x16 networks."""
     slower = grown["cfg"].replace(progan_stage_kimg=1.0)
     with pytest.raises(ConfigError, match="holds the 16x16 networks"):
-        progan_growth.train(slower, grown["model_dir"], max_steps=40)
+        run.train(slower, grown["model_dir"], max_steps=40)
     assert checkpoints.latest_step(grown["model_dir"]) == 17
 
 
@@ -170,6 +170,18 @@ def test_export_and_evaluate_build_the_latest_stage(grown, tmp_path):
     results = run.evaluate(grown["cfg"], grown["model_dir"])
     assert results["global_step"] == 17
     assert all(np.isfinite(results[k]) for k in ("d_loss", "g_loss", "d_real_score", "d_fake_score"))
+
+
+def test_quality_metrics_and_latent_tools_use_the_latest_stage(grown):
+    """They build the checkpoint's stage too (trained_generator.checkpoint_config), and see
+    final-size images."""
+    from trainer.quality import evaluation, modes
+    cfg = grown["cfg"].replace(quality_num_samples=8, swd_projections=16)
+    assert set(evaluation.evaluate(cfg, grown["model_dir"])) >= {"swd_16", "msssim_fake", "fid", "kid"}
+    written = modes.run("interpolate", cfg.replace(projection_steps=2), grown["model_dir"])
+    from PIL import Image
+    with Image.open(written["gif"]) as gif:
+        assert gif.size == (FINAL, FINAL) and gif.n_frames > 1
 
 
 def test_inputs_are_the_records_box_filtered_to_the_stage(tmp_path):

@@ -10,7 +10,7 @@ import tensorflow as tf
 from trainer.models import losses
 from trainer.models import progan_networks as pn
 
-TINY = {"latent_dim": 8, "fmap_base": 32, "fmap_max": 8}  # widths 8, 8, 4, 2, ... from 4x4 up
+TINY = {"noise_dim": 8, "fmap_base": 32, "fmap_max": 8}  # widths 8, 8, 4, 2, ... from 4x4 up
 
 
 def _names(model):

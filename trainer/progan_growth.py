@@ -1,8 +1,8 @@
 """The Progressive GAN stage runner: trains `model: progan` stage by stage, each stage its own
 TPUEstimator graph at its own resolution (trainer/models/progan.py), all in one model_dir.
 
-trainer.run.train hands a progan config here; `train` then calls trainer.run.train once per
-stage with that stage's config (`progan_stage_resolution`, and its batch size as
+trainer.run.train hands a progan config here (GanModel.grows); `train` then calls back the
+one-graph training that trainer.run passes in, once per stage, with that stage's config (`progan_stage_resolution`, and its batch size as
 train_batch_size) and max_steps = the stage's last step, so checkpoints, sample grids,
 TensorBoard, the time budget and resuming are the ordinary ones. The global step carries across
 stages: the schedule (trainer/models/progan_schedule.py) counts in global steps.
@@ -14,43 +14,22 @@ optimizer state, which starts afresh as the official code resets Adam at every r
 change, and the generator's fade-in alpha (starts at the new stage's 0); new blocks keep their
 initial values. That is saved as the checkpoint of the same global step, so the estimator of the
 new stage simply resumes from it. Which stage a checkpoint belongs to is read from its variables
-(`checkpoint_resolution`: the largest generator/to_rgb_<r>), so a run killed anywhere, mid-
+(progan.checkpoint_resolution: the largest generator/to_rgb_<r>), so a run killed anywhere, mid-
 transition included, resumes in the stage its step is in, with the alpha of that step.
-
-predict, export and evaluate build the stage of the latest checkpoint: `current_stage_config`
-(trainer/run.py calls it for progan).
+Predict, export, evaluate and the quality tools build the stage of the checkpoint they restore
+(progan.checkpoint_config, through trainer/trained_generator.py).
 """
-import contextlib
 import os
 import re
 import time
-from typing import Mapping, Optional
+from typing import Callable, Mapping, Optional
 
 import tensorflow as tf
 
-from trainer import checkpoints, tpu, trained_generator
+from trainer import checkpoints, gan_model_fn, tpu, trained_generator
 from trainer.fields import ConfigError
 from trainer.models import progan
 from trainer.models import progan_schedule as ps
-
-_stage_depth = 0  # > 0 while `train` runs one stage through trainer.run.train
-
-
-def in_stage() -> bool:
-    """True inside a stage's trainer.run.train call made by `train` (run.train then trains the
-    stage instead of handing the config back here)."""
-    return _stage_depth > 0
-
-
-@contextlib.contextmanager
-def _stage():
-    global _stage_depth
-    _stage_depth += 1
-    try:
-        yield
-    finally:
-        _stage_depth -= 1
-
 
 def _batch_sizes(sched: ps.Schedule) -> str:
     return ",".join(f"{r}:{ps.batch_size(sched, i)}" for i, r in enumerate(sched.resolutions))
@@ -63,21 +42,6 @@ def stage_config(cfg, stage: int):
     sched = progan.schedule(cfg)
     return cfg.replace(progan_stage_resolution=sched.resolutions[stage], progan_batch_sizes=_batch_sizes(sched),
                        train_batch_size=ps.batch_size(sched, stage))
-
-
-def checkpoint_resolution(checkpoint_path: str) -> Optional[int]:
-    """The stage resolution whose graph wrote a checkpoint: its largest generator/to_rgb_<r>."""
-    found = [int(m.group(1)) for name, _ in tf.train.list_variables(checkpoint_path)
-             for m in [re.fullmatch(r"generator/to_rgb_(\d+)/kernel", name)] if m]
-    return max(found) if found else None
-
-
-def current_stage_config(cfg, model_dir: str):
-    """cfg for the stage of model_dir's latest checkpoint (the first stage when there is none):
-    what predict, export and evaluate build."""
-    path = checkpoints.ensure_restorable(model_dir)
-    resolution = checkpoint_resolution(path) if path else None
-    return cfg.replace(progan_stage_resolution=resolution or progan.schedule(cfg).resolutions[0])
 
 
 # Variables a stage change does not carry: the optimizers' state (Adam's slots and beta powers;
@@ -96,11 +60,10 @@ def hand_over(stage_cfg, model_dir: str, previous_checkpoint: str) -> str:
     cfg = trained_generator.host_config(stage_cfg)  # built on the host: float32, no TPU
     batch, res = cfg["train_batch_size"], cfg["progan_stage_resolution"]
     stored = tf.train.load_checkpoint(previous_checkpoint).get_variable_to_shape_map()
-    from trainer import gan_model_fn  # late: gan_model_fn imports the models
     graph = tf.Graph()
     with graph.as_default():
         step = tf.compat.v1.train.get_or_create_global_step()
-        features = {"noise": tf.zeros([batch, cfg["latent_dim"]])}
+        features = {"noise": tf.zeros([batch, cfg["noise_dim"]])}
         labels = tf.zeros([batch, res, res, 3])
         gan_model_fn.model_fn(features, labels, tf.estimator.ModeKeys.TRAIN, {"config": cfg, "batch_size": batch},
                               tpu.run_config(cfg, model_dir))
@@ -121,11 +84,11 @@ def hand_over(stage_cfg, model_dir: str, previous_checkpoint: str) -> str:
                               write_meta_graph=False)
 
 
-def train(cfg, model_dir: str, max_steps: Optional[int] = None, hooks=()) -> int:
+def train(cfg, model_dir: str, train_stage: Callable, max_steps: Optional[int] = None, hooks=()) -> int:
     """Trains stage after stage up to `max_steps` (default train_steps), from wherever
-    model_dir's latest checkpoint is; returns the global step reached. `max_train_minutes`
+    model_dir's latest checkpoint is; returns the global step reached. `train_stage(stage_cfg,
+    model_dir, max_steps, hooks)` trains one graph (trainer.run hands its own). `max_train_minutes`
     counts over all stages of this call."""
-    from trainer import run
     sched = progan.schedule(cfg)
     target = max_steps or cfg["train_steps"]  # as run.train: max_steps may go past train_steps
     budget, started = cfg["max_train_minutes"], time.monotonic()
@@ -140,7 +103,7 @@ def train(cfg, model_dir: str, max_steps: Optional[int] = None, hooks=()) -> int
             stage_cfg = stage_cfg.replace(max_train_minutes=left)
         latest = checkpoints.ensure_restorable(model_dir)
         if latest:
-            have, want = checkpoint_resolution(latest), sched.resolutions[stage]
+            have, want = progan.checkpoint_resolution(latest), sched.resolutions[stage]
             if have is None or have > want:
                 raise ConfigError(f"{latest}: step {step} is in the {want}x{want} stage of this schedule, but the "
                                   f"checkpoint holds the {have}x{have} networks (were the progan_* schedule keys "
@@ -148,8 +111,7 @@ def train(cfg, model_dir: str, max_steps: Optional[int] = None, hooks=()) -> int
             if have < want:
                 hand_over(stage_cfg, model_dir, latest)
         end = ps.stage_end(sched, stage, target)  # the last stage trains on to target
-        with _stage():
-            reached = run.train(stage_cfg, model_dir, max_steps=end, hooks=hooks)
+        reached = train_stage(stage_cfg, model_dir, end, hooks)
         if reached < end:  # the time budget ran out
             return reached
         step = reached

@@ -9,18 +9,11 @@ from typing import Dict, List, Optional
 
 import tensorflow as tf
 
-from trainer import checkpoints, config, event_files, graph_errors, images, models, progress, sampling, tpu
+from trainer import (checkpoints, config, event_files, graph_errors, images, models, progan_growth, progress,
+                     sampling, tpu, trained_generator)
 from trainer.gan_model_fn import make_input_fn, model_fn
 
 METRICS_NAME = "metrics.json"
-
-
-def _current_stage(cfg, model_dir: str):
-    """progan: the config of the stage the latest checkpoint holds (trainer/progan_growth.py)."""
-    if cfg["model"] != "progan":
-        return cfg
-    from trainer import progan_growth
-    return progan_growth.current_stage_config(cfg, model_dir)
 
 
 def estimator(cfg, model_dir: str, for_export: bool = False, reporter=None):
@@ -31,13 +24,17 @@ def estimator(cfg, model_dir: str, for_export: bool = False, reporter=None):
 def train(cfg, model_dir: str, max_steps: Optional[int] = None, hooks=()) -> int:
     """Trains to `max_steps` (default train_steps), resuming from the last checkpoint; stops
     earlier, with a checkpoint, after `max_train_minutes` if set. `hooks`: extra
-    SessionRunHooks (e.g. benchmarks.startup's timeline)."""
-    if cfg["model"] == "progan":  # grows stage by stage; trainer/progan_growth.py calls back here per stage
-        from trainer import progan_growth
-        if not progan_growth.in_stage():
-            return progan_growth.train(cfg, model_dir, max_steps, hooks)
+    SessionRunHooks (e.g. benchmarks.startup's timeline). A model that grows (ProGAN) trains
+    stage by stage (trainer/progan_growth.py), each stage through `_train_graph`."""
     config.save(cfg, model_dir)
     checkpoints.ensure_restorable(model_dir)
+    if models.get(cfg["model"]).grows:
+        return progan_growth.train(cfg, model_dir, _train_graph, max_steps, hooks)
+    return _train_graph(cfg, model_dir, max_steps, hooks)
+
+
+def _train_graph(cfg, model_dir: str, max_steps: Optional[int], hooks) -> int:
+    """One TPUEstimator training graph, to max_steps (default train_steps)."""
     budget = cfg["max_train_minutes"]
     reporter = progress.Reporter(cfg["train_steps"], cfg["train_batch_size"],
                                  os.path.join(model_dir, sampling.SAMPLES_DIR, sampling.LATEST), budget_minutes=budget)
@@ -53,7 +50,7 @@ def train(cfg, model_dir: str, max_steps: Optional[int] = None, hooks=()) -> int
 def evaluate(cfg, model_dir: str) -> Dict[str, float]:
     """Runs eval_steps batches of eval_data, then the sample-quality metrics (trainer/quality);
     appends the result to model_dir/metrics.json."""
-    cfg = _current_stage(cfg, model_dir)
+    cfg = trained_generator.current_config(cfg, model_dir)
     est = estimator(cfg, model_dir)
     event_files.prepare(est.eval_dir(), write_graph=cfg["tensorboard_graph"])
     batches = progress.TaskProgress("evaluate: batch", cfg["eval_steps"])
@@ -96,7 +93,7 @@ def predict(cfg, model_dir: str, output_dir: Optional[str] = None, count: Option
             input_dir: Optional[str] = None) -> Dict[str, str]:
     """Writes grid.png, single PNGs and index.html of `num_samples` predictions: from seeded
     noise (DCGAN), the eval records, or, with `input_dir`, every image of a plain folder."""
-    cfg = _current_stage(cfg, model_dir)
+    cfg = trained_generator.current_config(cfg, model_dir)
     model = models.get(cfg["model"])
     count = count or cfg["num_samples"]
     step = checkpoints.latest_step(model_dir)
@@ -137,7 +134,7 @@ def predict(cfg, model_dir: str, output_dir: Optional[str] = None, count: Option
 @graph_errors.typed
 def export(cfg, model_dir: str, export_dir: Optional[str] = None) -> str:
     """A generator-only SavedModel for serving; returns its path."""
-    cfg = _current_stage(cfg, model_dir)
+    cfg = trained_generator.current_config(cfg, model_dir)
     model = models.get(cfg["model"])
     if checkpoints.latest_step(model_dir) == 0:
         raise config.ConfigError(f"{model_dir}: no checkpoint to export; train first")

@@ -72,6 +72,19 @@ def restore_eager(nets: Dict[str, Network], checkpoint_path: str) -> None:
         variable.assign(reader.get_tensor(name))
 
 
+def checkpoint_config(cfg, checkpoint_path: str):
+    """The config whose networks the checkpoint holds (GanModel.checkpoint_config: ProGAN's
+    growth stage); the config itself for the other models."""
+    model = models.get(cfg["model"])
+    return cfg if model.checkpoint_config is None else model.checkpoint_config(cfg, checkpoint_path)
+
+
+def current_config(cfg, model_dir: str):
+    """checkpoint_config of model_dir's latest checkpoint (cfg when there is none yet)."""
+    path = checkpoints.ensure_restorable(model_dir)
+    return checkpoint_config(cfg, path) if path else cfg
+
+
 def latest_checkpoint(model_dir: str, purpose: str) -> str:
     """The newest restorable checkpoint of model_dir; ConfigError naming `purpose` if none."""
     path = checkpoints.ensure_restorable(model_dir)
@@ -85,7 +98,7 @@ def load(cfg, model_dir: str, network: str = GENERATOR, checkpoint_path: Optiona
     """(the network's eager Keras model with the latest checkpoint's weights, float32, and the
     checkpoint's global step); ConfigError if there is none."""
     path = checkpoint_path or latest_checkpoint(model_dir, f"load the {network} from")
-    nets = build(host_config(cfg), record_updates=False)
+    nets = build(host_config(checkpoint_config(cfg, path)), record_updates=False)
     if network not in nets:
         raise ConfigError(f"model {cfg['model']} has no network {network!r}; it has {', '.join(sorted(nets))}")
     restore_eager({network: nets[network]}, path)

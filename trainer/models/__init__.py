@@ -63,6 +63,11 @@ class GanModel:
     features_from_image: Optional[Callable[[Any, Mapping], Any]] = None
     # Extra cross-key validation of the raw values dict; raise ConfigError (with .key set).
     validate: Optional[Callable[[Dict[str, Any]], None]] = None
+    # (cfg, checkpoint path) -> the config whose networks that checkpoint holds (ProGAN: the
+    # growth stage it was written in); None: every checkpoint holds the config's networks.
+    checkpoint_config: Optional[Callable[[Mapping, str], Mapping]] = None
+    # Trained stage by stage, each stage its own graph (trainer/progan_growth.py).
+    grows: bool = False
 
 
 _MODULES = {

@@ -16,7 +16,7 @@ tf.compat.v1.train.get_or_create_global_step(): the skeleton (trainer/gan_model_
 the step and creates it before calling them, so this returns its variable; in a train step it is
 read before the step's own increment (the increment depends on both phases' updates).
 
-Features {'noise': [B, latent_dim]}, labels: the real images at the stage's resolution, box-
+Features {'noise': [B, noise_dim]}, labels: the real images at the stage's resolution, box-
 filtered on the host from the records (make_inputs). During a fade-in D sees
 fade_in_reals(reals, alpha), as the official train.py feeds it. The gradient penalty's epsilon
 is stateless, seeded by (global step, seed): the same after a resume, XLA-compilable.
@@ -27,7 +27,8 @@ step, as the official code keeps `lod` among G's variables), clips to [-1, 1] an
 (nearest) to the final resolution, so sample grids, predict and export have the final size at
 every stage and line up across stages.
 """
-from typing import Mapping
+import re
+from typing import Mapping, Optional
 
 import tensorflow as tf
 
@@ -44,7 +45,7 @@ GAN_LOSSES = ("wgan_gp", "sigmoid_ce")
 ALPHA_VARIABLE = "fade_in_alpha"  # generator/fade_in_alpha: the alpha of G's last training step
 
 CONFIG_FIELDS = {
-    "latent_dim": Field(512, int, min_value=1, arch=True, help="latent (noise) size"),
+    "noise_dim": Field(512, int, min_value=1, arch=True, help="latent (noise) size, as dcgan's key"),
     "fmap_base": Field(8192, int, min_value=1, arch=True, help="width(r) = min(fmap_base / 2^(log2 r - 1), fmap_max)"),
     "fmap_max": Field(512, int, min_value=1, arch=True),
     "equalized_lr": Field(True, bool, arch=True, help="weights N(0, 1) scaled by He's constant at run time"),
@@ -69,6 +70,18 @@ def schedule(cfg: Mapping) -> ps.Schedule:
     """The growth schedule of a config (batch size: train_batch_size unless progan_batch_sizes
     names the resolution)."""
     return ps.Schedule.from_config({**cfg, "batch_size": cfg["train_batch_size"]})
+
+
+def checkpoint_resolution(checkpoint_path: str) -> Optional[int]:
+    """The stage resolution whose graph wrote a checkpoint: its largest generator/to_rgb_<r>."""
+    found = [int(m.group(1)) for name, _ in tf.train.list_variables(checkpoint_path)
+             for m in [re.fullmatch(r"generator/to_rgb_(\d+)/kernel", name)] if m]
+    return max(found) if found else None
+
+
+def checkpoint_config(cfg: Mapping, checkpoint_path: str):
+    """cfg with the stage of the networks a checkpoint holds (GanModel.checkpoint_config)."""
+    return cfg.replace(progan_stage_resolution=checkpoint_resolution(checkpoint_path) or schedule(cfg).resolutions[0])
 
 
 def stage_resolution(cfg: Mapping) -> int:
@@ -137,7 +150,7 @@ def make_inputs(example, cfg, training):
     if training and cfg["random_flip"]:
         image = tf.image.random_flip_left_right(image)
     image = box_downscale(image, cfg["resolution"] // stage_resolution(cfg))
-    return {"noise": tf.random.normal([cfg["latent_dim"]])}, image
+    return {"noise": tf.random.normal([cfg["noise_dim"]])}, image
 
 
 def _alpha(cfg):
@@ -217,12 +230,12 @@ def eval_metrics(nets, features, real, cfg):
 
 def predict_dataset(cfg, count: int):
     """Seeded noise: the same `seed` and count give the same latents in every run and stage."""
-    noise = tf.random.stateless_normal([count, cfg["latent_dim"]], seed=[cfg["seed"], 7])
+    noise = tf.random.stateless_normal([count, cfg["noise_dim"]], seed=[cfg["seed"], 7])
     return tf.data.Dataset.from_tensor_slices({"noise": noise})
 
 
 def serving_inputs(cfg):
-    noise = tf.compat.v1.placeholder(tf.float32, [None, cfg["latent_dim"]], name="noise")
+    noise = tf.compat.v1.placeholder(tf.float32, [None, cfg["noise_dim"]], name="noise")
     return {"noise": noise}, {"noise": noise}
 
 
@@ -250,4 +263,4 @@ MODEL = GanModel(
     networks=networks, make_inputs=make_inputs, discriminator_loss=discriminator_loss,
     generator_loss=generator_loss, predict=predict, eval_metrics=eval_metrics,
     serving_inputs=serving_inputs, serving_outputs=serving_outputs, predict_dataset=predict_dataset,
-    takes_noise=True, validate=validate)
+    takes_noise=True, validate=validate, checkpoint_config=checkpoint_config, grows=True)

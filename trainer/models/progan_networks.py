@@ -1,6 +1,6 @@
 """Progressive GAN networks (Karras et al. 2017) for ONE growth stage, as Keras functional models.
 
-Generator: [latent [B, latent_dim], alpha (scalar, [B] or [B, 1]) in [0, 1]] -> image
+Generator: [latent [B, noise_dim], alpha (scalar, [B] or [B, 1]) in [0, 1]] -> image
 [B, r, r, 3] float32, roughly in [-1, 1] (linear toRGB, no tanh, as the paper). Pixel norm of
 the latent, a 4x4 block (dense to 4x4xC, 3x3 conv), then per resolution 8..r a block (nearest 2x
 upscale, two 3x3 convs); LeakyReLU 0.2 after every layer and pixel norm after it (both pixel
@@ -33,7 +33,7 @@ from trainer.models.layers import log2_int
 L = tf.keras.layers
 
 # The paper's values (official networks.py); cfg keys of the same names override them.
-DEFAULTS = {"latent_dim": 512, "fmap_base": 8192, "fmap_max": 512, "equalized_lr": True,
+DEFAULTS = {"noise_dim": 512, "fmap_base": 8192, "fmap_max": 512, "equalized_lr": True,
             "pixel_norm": True, "minibatch_stddev": True, "mbstd_group_size": 4}
 
 
@@ -200,7 +200,7 @@ def _act(x, name, cfg=None):
 
 def make_generator(cfg: Mapping, name: str, resolution: int) -> tf.keras.Model:
     _check(resolution)
-    latent = L.Input([option(cfg, "latent_dim")], name="latent")
+    latent = L.Input([option(cfg, "noise_dim")], name="latent")
     alpha = L.Input([1], name="alpha")
     x = PixelNorm(name="latent_norm")(latent) if option(cfg, "pixel_norm") else latent
     c = width(cfg, 4)
