@@ -1,7 +1,8 @@
 """Run configuration: defaults -> YAML files in order -> --set overrides -> validate -> frozen.
 
 Every key is declared once, with its type and allowed values: the keys shared by all models
-live in COMMON_FIELDS, and each model module declares its own in `CONFIG_FIELDS`. An unknown
+live in COMMON_FIELDS, and each model module declares its own in `CONFIG_FIELDS` (the
+noise-driven ones include the quality tools' keys, trainer/models/quality_fields.py). An unknown
 key, a wrong type or a value out of range is a ConfigError whose one-line message names the
 key, the file (or `--set`) it came from, and what is allowed. On TPU, the step counts that fall
 between loops (checkpoints, evaluations, the end of training) must be multiples of
@@ -55,17 +56,6 @@ COMMON_FIELDS: Dict[str, Field] = {
                               "and the latent tools then use the average"),
     "nan_policy": Field("stop", str, choices=("stop", "skip"),
                         help="non-finite loss: stop with an error, or skip the step and count it"),
-    # Sample quality and inspection (trainer/quality): evaluate, interpolate, project, neighbours.
-    "quality_metrics": Field(True, bool, help="evaluate: also SWD, MS-SSIM, FID and KID of generated samples (DCGAN)"),
-    "quality_num_samples": positive_int(1024, help="generated and real images per quality evaluation"),
-    "swd_projections": positive_int(512, help="random directions of the sliced Wasserstein distance"),
-    "fid_feature_net": Field("efficientnet_lite0", str, choices=("efficientnet_lite0", "inception_v3", "vgg16"),
-                             help="features for FID/KID and neighbours; inception_v3/vgg16 need fid_weights"),
-    "fid_weights": Field(None, str, optional=True, help="weights file of fid_feature_net (Keras .h5; nothing is downloaded)"),
-    "projection_steps": positive_int(200, help="project: gradient steps on the latent"),
-    "neighbours_samples": positive_int(16, help="neighbours: generated samples to look up"),
-    "neighbours_k": positive_int(8, help="neighbours: training images shown per sample and measure"),
-    "neighbours_max_train": positive_int(10000, help="neighbours: training images searched (file order)"),
     # Cloud TPU. Nothing else in the code path changes when use_tpu flips.
     "use_tpu": Field(False, bool),
     "tpu": Field(None, str, optional=True, help="TPU name, or 'local' on a TPU VM"),

@@ -11,10 +11,12 @@ from trainer.fields import Field
 from trainer.images import to_uint8_tensor
 from trainer.models import GanModel, LossOutput, losses
 from trainer.models import dcgan_networks as networks_lib
+from trainer.models import quality_fields
 
 RESOLUTIONS = (32, 64, 128)
 
 CONFIG_FIELDS = {
+    **quality_fields.FIELDS,
     "noise_dim": Field(100, int, min_value=1, arch=True),
     "gf_dim": Field(64, int, min_value=1, arch=True, help="generator width at the last layer"),
     "df_dim": Field(64, int, min_value=1, arch=True, help="discriminator width at the first layer"),

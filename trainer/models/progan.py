@@ -39,12 +39,14 @@ from trainer.images import to_uint8_tensor
 from trainer.models import GanModel, LossOutput, losses
 from trainer.models import progan_networks as pn
 from trainer.models import progan_schedule as ps
+from trainer.models import quality_fields
 
 RESOLUTIONS = (8, 16, 32, 64, 128, 256)
 GAN_LOSSES = ("wgan_gp", "sigmoid_ce")
 ALPHA_VARIABLE = "fade_in_alpha"  # generator/fade_in_alpha: the alpha of G's last training step
 
 CONFIG_FIELDS = {
+    **quality_fields.FIELDS,
     "noise_dim": Field(512, int, min_value=1, arch=True, help="latent (noise) size, as dcgan's key"),
     "fmap_base": Field(8192, int, min_value=1, arch=True, help="width(r) = min(fmap_base / 2^(log2 r - 1), fmap_max)"),
     "fmap_max": Field(512, int, min_value=1, arch=True),

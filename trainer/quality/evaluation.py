@@ -69,7 +69,7 @@ def metrics(real: np.ndarray, fake: np.ndarray, cfg, task: Optional[progress.Tas
 
 def evaluate(cfg, model_dir: str) -> Dict[str, float]:
     """Quality metrics of model_dir's latest checkpoint ({} for models they do not apply to)."""
-    if not cfg["quality_metrics"] or not supported(cfg):
+    if not supported(cfg) or not cfg["quality_metrics"]:  # the keys exist for noise models only
         return {}
     task = progress.TaskProgress("quality metrics", 5)  # real images, samples, SWD, MS-SSIM, FID/KID
     real = real_images(cfg, cfg["quality_num_samples"])
