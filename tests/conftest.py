@@ -48,8 +48,9 @@ def gcs_bucket(gcs):
 
 # Slowest test files first. With --dist loadfile a file runs in one process, and a long file
 # handed out last would keep one core busy alone at the end of the run.
-SLOW_FILES_FIRST = ("test_tpu_compile_cyclegan.py", "test_tpu_compile_pix2pix.py", "test_tpu_compile_discogan.py",
-                    "test_cyclegan.py", "test_tpu_compile_dcgan.py", "test_pix2pix.py", "test_quality_run.py")
+SLOW_FILES_FIRST = ("test_tpu_compile_cyclegan.py", "test_tpu_compile_pix2pix.py", "test_progan.py",
+                    "test_tpu_compile_discogan.py", "test_tpu_compile_progan.py", "test_cyclegan.py",
+                    "test_tpu_compile_dcgan.py", "test_pix2pix.py", "test_quality_run.py")
 
 
 def pytest_collection_modifyitems(config, items):

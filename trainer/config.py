@@ -2,7 +2,7 @@
 
 Every key is declared once, with its type and allowed values: the keys shared by all models
 live in COMMON_FIELDS, and each model module declares its own in `CONFIG_FIELDS` (the
-noise-driven ones include the quality tools' keys, trainer/models/quality_fields.py). An unknown
+noise-driven ones include the quality tools' keys, trainer/models/noise_to_image.py). An unknown
 key, a wrong type or a value out of range is a ConfigError whose one-line message names the
 key, the file (or `--set`) it came from, and what is allowed. On TPU, the step counts that fall
 between loops (checkpoints, evaluations, the end of training) must be multiples of

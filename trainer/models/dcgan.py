@@ -8,15 +8,14 @@ import tensorflow as tf
 
 from trainer.data.schema import DataMode
 from trainer.fields import Field
-from trainer.images import to_uint8_tensor
 from trainer.models import GanModel, LossOutput, losses
 from trainer.models import dcgan_networks as networks_lib
-from trainer.models import quality_fields
+from trainer.models import noise_to_image
 
 RESOLUTIONS = (32, 64, 128)
 
 CONFIG_FIELDS = {
-    **quality_fields.FIELDS,
+    **noise_to_image.QUALITY_FIELDS,
     "noise_dim": Field(100, int, min_value=1, arch=True),
     "gf_dim": Field(64, int, min_value=1, arch=True, help="generator width at the last layer"),
     "df_dim": Field(64, int, min_value=1, arch=True, help="discriminator width at the first layer"),
@@ -59,24 +58,10 @@ def eval_metrics(nets, features, real, cfg):
             "d_fake_prob": tf.sigmoid(nets["discriminator"](fake, training=False))}
 
 
-def predict_dataset(cfg, count: int):
-    """Seeded noise: the same `seed` and count give the same samples in every run."""
-    noise = tf.random.stateless_normal([count, cfg["noise_dim"]], seed=[cfg["seed"], 7])
-    return tf.data.Dataset.from_tensor_slices({"noise": noise})
-
-
-def serving_inputs(cfg):
-    noise = tf.compat.v1.placeholder(tf.float32, [None, cfg["noise_dim"]], name="noise")
-    return {"noise": noise}, {"noise": noise}
-
-
-def serving_outputs(nets, features, cfg):
-    return {"serving_default": {"images": to_uint8_tensor(nets["generator"](features["noise"], training=False))}}
-
-
 MODEL = GanModel(
     name="dcgan", resolutions=RESOLUTIONS, data_mode=DataMode.IMAGES, config_fields=CONFIG_FIELDS,
     networks=networks, make_inputs=make_inputs, discriminator_loss=discriminator_loss,
     generator_loss=generator_loss, predict=predict, eval_metrics=eval_metrics,
-    serving_inputs=serving_inputs, serving_outputs=serving_outputs, predict_dataset=predict_dataset,
+    serving_inputs=noise_to_image.serving_inputs, serving_outputs=noise_to_image.serving_outputs,
+    predict_dataset=noise_to_image.predict_dataset,
     takes_noise=True)

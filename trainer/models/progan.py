@@ -35,18 +35,17 @@ import tensorflow as tf
 from trainer import tpu
 from trainer.data.schema import DataMode
 from trainer.fields import ConfigError, Field
-from trainer.images import to_uint8_tensor
 from trainer.models import GanModel, LossOutput, losses
+from trainer.models import noise_to_image
 from trainer.models import progan_networks as pn
 from trainer.models import progan_schedule as ps
-from trainer.models import quality_fields
 
 RESOLUTIONS = (8, 16, 32, 64, 128, 256)
 GAN_LOSSES = ("wgan_gp", "sigmoid_ce")
 ALPHA_VARIABLE = "fade_in_alpha"  # generator/fade_in_alpha: the alpha of G's last training step
 
 CONFIG_FIELDS = {
-    **quality_fields.FIELDS,
+    **noise_to_image.QUALITY_FIELDS,
     "noise_dim": Field(512, int, min_value=1, arch=True, help="latent (noise) size, as dcgan's key"),
     "fmap_base": Field(8192, int, min_value=1, arch=True, help="width(r) = min(fmap_base / 2^(log2 r - 1), fmap_max)"),
     "fmap_max": Field(512, int, min_value=1, arch=True),
@@ -230,21 +229,6 @@ def eval_metrics(nets, features, real, cfg):
     return {"d_real_score": real_scores, "d_fake_score": fake_scores}
 
 
-def predict_dataset(cfg, count: int):
-    """Seeded noise: the same `seed` and count give the same latents in every run and stage."""
-    noise = tf.random.stateless_normal([count, cfg["noise_dim"]], seed=[cfg["seed"], 7])
-    return tf.data.Dataset.from_tensor_slices({"noise": noise})
-
-
-def serving_inputs(cfg):
-    noise = tf.compat.v1.placeholder(tf.float32, [None, cfg["noise_dim"]], name="noise")
-    return {"noise": noise}, {"noise": noise}
-
-
-def serving_outputs(nets, features, cfg):
-    return {"serving_default": {"images": to_uint8_tensor(nets["generator"](features["noise"], training=False))}}
-
-
 def validate(values):
     try:
         sched = schedule(values)
@@ -264,5 +248,6 @@ MODEL = GanModel(
     name="progan", resolutions=RESOLUTIONS, data_mode=DataMode.IMAGES, config_fields=CONFIG_FIELDS,
     networks=networks, make_inputs=make_inputs, discriminator_loss=discriminator_loss,
     generator_loss=generator_loss, predict=predict, eval_metrics=eval_metrics,
-    serving_inputs=serving_inputs, serving_outputs=serving_outputs, predict_dataset=predict_dataset,
+    serving_inputs=noise_to_image.serving_inputs, serving_outputs=noise_to_image.serving_outputs,
+    predict_dataset=noise_to_image.predict_dataset,
     takes_noise=True, validate=validate, checkpoint_config=checkpoint_config, grows=True)
