@@ -26,8 +26,8 @@ one logit: [batch, 1, 1, 1].
 """
 import tensorflow as tf
 
-from trainer.models.layers import log2_int
-from trainer.models.patchgan import kernel_init, make_patchgan, norm_layer
+from trainer.models.layers import kernel_init, log2_int, norm_layer
+from trainer.models.patchgan import make_patchgan
 
 L = tf.keras.layers
 GENERATORS = ("resnet", "encoder_decoder")
