@@ -160,3 +160,12 @@ def test_cli_evaluate_predict_export_report_progress_on_stderr_and_results_on_st
     for result in (evaluated, predicted, exported):
         assert not [line for line in result.stderr.splitlines()
                     if "WARNING" in line or "deprecat" in line.lower() or "tensorflow/" in line]
+
+
+def test_a_task_that_stops_short_ends_with_what_it_did():
+    out = io.StringIO()
+    task = progress.TaskProgress("neighbours: training images", 10000, out=out, clock=FakeClock())
+    task.advance(300)
+    task.advance(212)
+    task.finish()
+    assert out.getvalue().splitlines()[-1] == "neighbours: training images 512/512  done in 0s"

@@ -149,6 +149,13 @@ class TaskProgress:
     def advance(self, count: int = 1) -> None:
         self.update(self._done + count)
 
+    def finish(self) -> None:
+        """Ends a task that stopped short of its total (e.g. a smaller folder than the limit):
+        the total becomes what was done, and the last line says so."""
+        if self._done < self.total:
+            self.total = max(self._done, 1)
+            self.update(self._done)
+
 
 class TaskProgressHook(tf.estimator.SessionRunHook):
     """Counts the session runs of an Estimator call (one batch each) into a TaskProgress."""

@@ -14,7 +14,7 @@ Projection (the notebook's "closest vector"): gradient descent (Adam) on a laten
 seeded start, minimising sum |G(z) - target| + norm_weight * | |z| - sqrt(d) |: the second
 term keeps z where latents live.
 """
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -57,11 +57,13 @@ def walk(points: np.ndarray, steps: int, method: str = "slerp", loop: bool = Tru
 
 
 def project(generator: Callable, target: np.ndarray, z_init: np.ndarray, steps: int = 200,
-            learning_rate: float = 0.01, norm_weight: float = 1.0, record_every: int = 5) -> Dict:
+            learning_rate: float = 0.01, norm_weight: float = 1.0, record_every: int = 5,
+            on_step: Optional[Callable[[int], None]] = None) -> Dict:
     """Finds z with G(z) close to `target` ([H, W, 3] in [-1, 1]) from `z_init` [d].
 
     Returns {'z': [d], 'image': [H, W, 3], 'frames': list of [H, W, 3] (every `record_every`
     steps, then the final one), 'losses': [steps], 'errors': [steps] (mean |G(z) - target|)}.
+    `on_step(k)` is called after the k-th step (k from 1), e.g. to show progress.
     """
     target = tf.constant(np.asarray(target, np.float32)[None])
     z = tf.Variable(np.asarray(z_init, np.float32)[None])
@@ -85,6 +87,8 @@ def project(generator: Callable, target: np.ndarray, z_init: np.ndarray, steps: 
             frames.append(image.numpy())
         losses.append(float(loss))
         errors.append(float(error))
+        if on_step is not None:
+            on_step(i + 1)
     final = generator(z, training=False)[0].numpy()
     frames.append(final)
     return {"z": z.numpy()[0], "image": final, "frames": frames, "losses": np.asarray(losses),

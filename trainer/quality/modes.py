@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from trainer import config, images
+from trainer import config, images, progress
 from trainer.quality import evaluation, features, gallery, generator, latent, neighbours as nn
 
 INTERPOLATION_DIR, PROJECTION_DIR, NEIGHBOURS_DIR = "interpolation", "projection", "neighbours"
@@ -81,7 +81,8 @@ def project(cfg, model_dir: str, target_path: str) -> Dict[str, str]:
     target = load_target(target_path, cfg["resolution"])
     net, step = generator.load(cfg, model_dir)
     z0 = generator.noise(cfg, 1, STREAM_PROJECTION)[0]
-    result = latent.project(net, target, z0, steps=cfg["projection_steps"])
+    steps = progress.TaskProgress("project: step", cfg["projection_steps"])
+    result = latent.project(net, target, z0, steps=cfg["projection_steps"], on_step=steps.update)
     name = os.path.splitext(os.path.basename(target_path))[0] or "target"
     out = os.path.join(model_dir, PROJECTION_DIR, name)
     target_u8 = images.to_uint8(target[None])[0]
@@ -98,9 +99,19 @@ def neighbours(cfg, model_dir: str) -> Dict[str, str]:
     generator.require_noise_model(cfg, "neighbours")
     net, step = generator.load(cfg, model_dir)
     samples = generator.generate(net, generator.noise(cfg, cfg["neighbours_samples"], STREAM_NEIGHBOURS))
-    found = nn.nearest(samples, evaluation.image_batches(cfg, cfg["train_data"], cfg["neighbours_max_train"]),
+    searched = progress.TaskProgress("neighbours: training images", cfg["neighbours_max_train"])
+    found = nn.nearest(samples, _counted(evaluation.image_batches(cfg, cfg["train_data"], cfg["neighbours_max_train"]),
+                                         searched),
                        features.load(cfg["fid_feature_net"], cfg["fid_weights"]), cfg["neighbours_k"])
     return write_neighbours(model_dir, samples, found, step, cfg["fid_feature_net"])
+
+
+def _counted(batches, task: progress.TaskProgress):
+    """The (images, names) batches, advancing `task` by each batch's images."""
+    for images_batch, names in batches:
+        yield images_batch, names
+        task.advance(len(images_batch))
+    task.finish()
 
 
 def write_neighbours(model_dir: str, samples: np.ndarray, found: Dict, step: int, feature_net: str) -> Dict[str, str]:
