@@ -25,12 +25,9 @@ a PNG of each metric over the steps beside sample grids, in the run's folder
 (runs/quality/<tag>/quality.png, git-ignored) unless `--plot` says where.
 """
 import argparse
-import datetime
 import json
 import os
-import platform
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -58,18 +55,6 @@ PLOTTED = (("cls_fd", "classifier FD (log)", True), ("confidence", "mean max-pro
 
 def log(message: str) -> None:
     print(message, flush=True)
-
-
-def machine() -> Dict:
-    import tensorflow as tf
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return {"host": socket.gethostname(), "cpu": cpu, "cores": os.cpu_count(), "tensorflow": tf.__version__,
-            "python": platform.python_version(), "date": datetime.datetime.now().isoformat(timespec="seconds")}
 
 
 # --- data and training (the project's own demo data path and CLI) -----------------------------
@@ -339,7 +324,7 @@ def main(argv=None) -> int:
     out = args.out or os.path.join(ROOT, "benchmarks", "results", f"quality-{tag}-{stamp}.json")
     png = args.plot or os.path.join(run_dir, "quality.png")
     plot(png, rows, grids, title)
-    result = {"benchmark": "quality", "tag": tag, "quick": quick, "machine": machine(), "configs": configs,
+    result = {"benchmark": "quality", "tag": tag, "quick": quick, "machine": _machine(), "configs": configs,
               "sets": sets, "budget_minutes": minutes, "per_class": per_class, "samples": samples,
               "efficientnet_samples": effnet,
               "classifier": classifier.meta, "training": training, "last_step": last,
@@ -356,3 +341,9 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _machine() -> Dict:
+    import tensorflow as tf
+    from benchmarks.run import machine  # the speed benchmark's machine record
+    return machine(tf)
