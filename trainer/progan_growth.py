@@ -22,7 +22,7 @@ Predict, export, evaluate and the quality tools build the stage of the checkpoin
 import os
 import re
 import time
-from typing import Callable, Mapping, Optional
+from typing import Callable, Optional
 
 import tensorflow as tf
 
@@ -116,12 +116,3 @@ def train(cfg, model_dir: str, train_stage: Callable, max_steps: Optional[int] =
             return reached
         step = reached
     return step
-
-
-def stage_summary(cfg: Mapping) -> str:
-    """One line per stage: resolution, batch, first step, fade-in and total steps."""
-    sched = progan.schedule(cfg)
-    starts = ps.stage_starts(sched)
-    return "\n".join(f"{r:>4}px  batch {ps.batch_size(sched, i):>4}  from step {starts[i]:>7}  "
-                     f"fade-in {ps.transition_steps(sched, i):>6}  steps {ps.stage_steps(sched, i):>7}"
-                     for i, r in enumerate(sched.resolutions))
