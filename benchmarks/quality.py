@@ -237,6 +237,12 @@ def plot(path: str, rows: List[Dict], grids: Dict[str, np.ndarray], title: str) 
     return path
 
 
+def _machine() -> Dict:
+    import tensorflow as tf
+    from benchmarks.run import machine  # the speed benchmark's machine record
+    return machine(tf)
+
+
 # --- main -------------------------------------------------------------------------------------
 
 def parse_args(argv=None):
@@ -341,9 +347,3 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def _machine() -> Dict:
-    import tensorflow as tf
-    from benchmarks.run import machine  # the speed benchmark's machine record
-    return machine(tf)
