@@ -111,3 +111,17 @@ def test_predict_is_deterministic_for_a_seed(data_dirs, tmp_path):
     read = lambda p: np.asarray(Image.open(p))
     assert np.array_equal(read(a["grid"]), read(b["grid"]))
     assert not np.array_equal(read(a["grid"]), read(c["grid"]))
+
+
+def test_discriminator_learning_rate_applies_to_d_only(data_dirs, tmp_path):
+    """d_learning_rate (TTUR) sets D's rate alone: at 0, D's weights stay put while G trains."""
+    cfg = tiny_config("dcgan_32", data_dirs[32], "train_steps=1", "d_learning_rate=0.0")
+    model_dir = str(tmp_path / "ttur")
+    run.train(cfg, model_dir, max_steps=1)
+    before = checkpoint_values(model_dir)
+    run.train(cfg.replace(train_steps=2), model_dir)
+    after = checkpoint_values(model_dir)
+    assert changed(before, after, "generator/")
+    assert [n for n in changed(before, after, "discriminator/") if "moving" not in n] == []
+    assert changed(before, after, "discriminator/down1_bn/moving")  # D still ran (its BN statistics)
+    assert "d_learning_rate" in event_tags(model_dir)

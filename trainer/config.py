@@ -35,6 +35,9 @@ COMMON_FIELDS: Dict[str, Field] = {
     "eval_steps": positive_int(10),
     "eval_every_steps": positive_int(1000, help="train_and_evaluate: steps between evaluations"),
     "learning_rate": Field(2e-4, float, min_value=0.0),
+    "d_learning_rate": Field(None, float, min_value=0.0, optional=True,
+                             help="the discriminator's own learning rate (two time-scale update rule); "
+                                  "default learning_rate; lr_decay_start_step applies to both"),
     "beta1": Field(0.5, float, min_value=0.0),
     "beta2": Field(0.999, float, min_value=0.0),
     "lr_decay_start_step": Field(None, int, min_value=0, optional=True,

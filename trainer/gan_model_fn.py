@@ -24,10 +24,12 @@ def make_input_fn(cfg, split: str):
     return input_pipeline.make_input_fn(cfg, split, model.data_mode, model.make_inputs)
 
 
-def learning_rate(step, cfg):
+def learning_rate(step, cfg, role: str = GENERATOR):
     """Constant, then linear decay to 0 from `lr_decay_start_step` to `train_steps`; a function
-    of the global step, so a resumed run continues the schedule."""
-    base = tf.constant(cfg["learning_rate"], tf.float32)
+    of the global step, so a resumed run continues the schedule. D's base is d_learning_rate
+    when set (TTUR), G's (and D's otherwise) learning_rate."""
+    own = cfg["d_learning_rate"] if role == DISCRIMINATOR else None
+    base = tf.constant(cfg["learning_rate"] if own is None else own, tf.float32)
     start = cfg["lr_decay_start_step"]
     if start is None:
         return base
@@ -74,14 +76,14 @@ def _train_step(model: GanModel, nets, features, labels, cfg, step, step_value, 
 
     `step_value` is the global step read before this step's update (the step the summaries
     are recorded at); `replicas` the TPU cores the step runs on (1 off TPU)."""
-    lr = learning_rate(step_value, cfg)
+    rates = {role: learning_rate(step_value, cfg, role) for role in (DISCRIMINATOR, GENERATOR)}
     skip_nonfinite = nan_policy.policy(cfg) == nan_policy.NanPolicy.SKIP
 
     def apply(role, out):
         # A non-finite loss gets learning rate 0 and zeroed gradients (trainer/nan_policy.py).
         # All replicas decide together, or one would skip while the others update.
         finite = tpu.all_replicas_true(nan_policy.finite(out.loss), cfg, replicas)
-        opt = tpu.optimizer(tf.where(finite, lr, 0.0), cfg, name=f"{role}_adam", replicas=replicas)
+        opt = tpu.optimizer(tf.where(finite, rates[role], 0.0), cfg, name=f"{role}_adam", replicas=replicas)
         variables = _variables(nets, role)
         grads, variables = zip(*[(g, v) for g, v in opt.compute_gradients(out.loss, var_list=variables)
                                  if g is not None])
@@ -97,7 +99,10 @@ def _train_step(model: GanModel, nets, features, labels, cfg, step, step_value, 
         with tf.name_scope("g_step"):
             g_out = model.generator_loss(nets, features, labels, cfg, training=True)
             g_finite, g_train = apply(GENERATOR, g_out)
-    scalars = {**d_out.scalars, **g_out.scalars, "d_loss": d_out.loss, "g_loss": g_out.loss, "learning_rate": lr}
+    scalars = {**d_out.scalars, **g_out.scalars, "d_loss": d_out.loss, "g_loss": g_out.loss,
+               "learning_rate": rates[GENERATOR]}
+    if cfg["d_learning_rate"] is not None:
+        scalars["d_learning_rate"] = rates[DISCRIMINATOR]
     bad = tf.cast(tf.logical_not(tf.logical_and(d_finite, g_finite)), tf.int64)
     if cfg["g_ema_decay"] is not None:
         g_train = _generator_average(nets, cfg["g_ema_decay"], step_value, after=g_train)
