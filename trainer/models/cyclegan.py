@@ -32,7 +32,7 @@ import tensorflow as tf
 from trainer import image_pool
 from trainer.data.schema import DataMode
 from trainer.fields import Field
-from trainer.models import GanModel, LossOutput, image_to_image, losses
+from trainer.models import GanModel, LossOutput, image_to_image, losses, quality_fields
 from trainer.models import cyclegan_networks as networks_lib
 from trainer.models.layers import NORMS
 
@@ -57,6 +57,7 @@ CONFIG_FIELDS = {
     "pool_size": Field(50, int, min_value=0, help="fakes kept per domain for D; 0 = no pool"),
     "random_jitter": Field(True, bool, help="training: resize to R*286/256, random RxR crop"),
     "random_flip": Field(True, bool, help="training: random horizontal flips"),
+    **quality_fields.TRANSLATION_FIELDS,
 }
 
 

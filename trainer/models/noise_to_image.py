@@ -1,21 +1,19 @@
 """What the noise-driven models (dcgan, progan: GanModel.takes_noise) share: features
 {'noise': float32 [batch, noise_dim]}, seeded predict noise, the noise -> uint8 images serving
-signature, and the config keys of the sample-quality tools (trainer/quality: evaluate's metrics,
-interpolate, project, neighbours), which only these models have."""
+signature, and the config keys of the sample-quality tools (trainer/quality): evaluate's
+metrics (quality_fields.py, shared with the translation models) and those of interpolate,
+project and neighbours, which only these models have."""
 import tensorflow as tf
 
-from trainer.fields import Field, positive_int
+from trainer.fields import positive_int
 from trainer.images import to_uint8_tensor
+from trainer.models import quality_fields
 
 PREDICT_NOISE_STREAM = 7  # stateless_normal(seed=[cfg.seed, 7]): predict's and the grids' latents
 
 QUALITY_FIELDS = {
-    "quality_metrics": Field(True, bool, help="evaluate: also SWD, MS-SSIM, FID and KID of generated samples"),
-    "quality_num_samples": positive_int(1024, help="generated and real images per quality evaluation"),
-    "swd_projections": positive_int(512, help="random directions of the sliced Wasserstein distance"),
-    "fid_feature_net": Field("efficientnet_lite0", str, choices=("efficientnet_lite0", "inception_v3", "vgg16"),
-                             help="features for FID/KID and neighbours; inception_v3/vgg16 need fid_weights"),
-    "fid_weights": Field(None, str, optional=True, help="weights file of fid_feature_net (Keras .h5; nothing is downloaded)"),
+    **quality_fields.metric_fields("evaluate: also SWD, MS-SSIM, FID and KID of generated samples",
+                                   1024, "generated and real images per quality evaluation"),
     "projection_steps": positive_int(200, help="project: gradient steps on the latent"),
     "neighbours_samples": positive_int(16, help="neighbours: generated samples to look up"),
     "neighbours_k": positive_int(8, help="neighbours: training images shown per sample and measure"),

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from trainer.data.schema import DataMode
 from trainer.fields import ConfigError, Field
-from trainer.models import GanModel, LossOutput, image_to_image, losses
+from trainer.models import GanModel, LossOutput, image_to_image, losses, quality_fields
 from trainer.models import pix2pix_networks as networks_lib
 from trainer.models.layers import per_example_statistics
 
@@ -35,6 +35,7 @@ CONFIG_FIELDS = {
     "random_flip": Field(True, bool, help="training: random horizontal flip (same for input and target)"),
     "test_time_training": Field(True, bool, help="predict/export/eval: dropout on and per-example "
                                                   "batch-norm statistics, as the paper"),
+    **quality_fields.TRANSLATION_FIELDS,
 }
 
 
