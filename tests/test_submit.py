@@ -8,9 +8,12 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from runs import CONFIGS, ROOT
-from trainer import submit
+from trainer import config, progan_growth, submit
+from trainer.models import progan
+from trainer.models import progan_schedule as ps
 
 DCGAN_64 = os.path.join(CONFIGS, "dcgan_64.yaml")
 TPU = os.path.join(CONFIGS, "tpu.yaml")
@@ -169,3 +172,68 @@ def test_tpu_shapes():
     assert submit.tpu_shape("v3-32") == (32, 32, 4)
     assert submit.tpu_shape("v4-8") == (8, 4, 1)  # megacore: one device per v4 chip
     assert submit.tpu_shape("v4-32") == (32, 16, 4)
+
+
+PROGAN = ["--config", os.path.join(CONFIGS, "progan_128.yaml"), "--config", TPU,
+          "--set", "train_data=gs://bkt/data128", "--model_dir", "gs://bkt/runs/progan128", "--tpu", "my-tpu",
+          "--zone", "us-central1-b", "--project", "my-proj"]
+
+
+def shipped(out, tmp_path, sets):
+    """The config the TPU VM's `trainer.task --config config.yaml --set ...` builds from what the
+    dry run says it ships."""
+    lines = out.split("# dist/gan-submit/config.yaml will hold:\n", 1)[1].splitlines()
+    text = "\n".join(line[len("#   "):] for line in lines if line.startswith("#   "))
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return config.build([str(path)], sets)
+
+
+@pytest.mark.parametrize("accelerator, devices", [("v3-8", 8), ("v4-8", 4), ("v4-32", 16)])
+def test_progan_128_on_tpu_every_stage_splits_over_the_devices_and_ends_on_a_loop(
+        capsys, fake_gcloud, tmp_path, accelerator, devices):
+    code, out, err = run(capsys, *PROGAN, "--accelerator_type", accelerator)
+    assert code == 0, err
+    words = remote(gcloud_lines(out)["ssh"][2])
+    sets = [words[i + 1] for i, w in enumerate(words) if w == "--set"]
+    cfg = shipped(out, tmp_path, sets)
+    assert cfg["model"] == "progan" and cfg["use_tpu"] and cfg["precision"] == "bfloat16"
+    loop = cfg["iterations_per_loop"]
+    assert loop == 500 and all(cfg[key] % loop == 0 for key in config.LOOP_BOUNDARY_KEYS)
+    sched = progan.schedule(cfg)
+    assert sched.resolutions == (4, 8, 16, 32, 64, 128) and sched.iterations_per_loop == loop
+    starts = ps.stage_starts(sched)  # each stage is its own graph: it starts and ends between loops
+    assert all(start % loop == 0 for start in starts) and ps.growth_steps(sched) % loop == 0
+    assert starts[1:] == (5000, 14500, 24000, 43000, 80500)  # README's per-stage table
+    batches = [progan_growth.stage_config(cfg, i)["train_batch_size"] for i in range(len(starts))]
+    assert batches == [128, 128, 128, 64, 32, 16]  # what each stage's TPUEstimator gets, not tpu.yaml's 1024
+    assert all(b % devices == 0 for b in batches)
+
+
+@pytest.mark.parametrize("extra, message", [
+    # 32 devices: the 128x128 stage's batch of 16 cannot be split (it would fail after ~80k steps)
+    (["--accelerator_type", "v3-32"], "progan_128.yaml: key 'progan_batch_sizes': the 128x128 stage's global batch "
+                                      "16 is not a multiple of num_shards (32 TPU devices)"),
+    (["--accelerator_type", "v3-32", "--set", "num_shards=32"], "the 128x128 stage's global batch 16"),
+    (["--set", "progan_batch_sizes=4:12,8:128"], "--set: key 'progan_batch_sizes': the 4x4 stage's global batch 12"),
+    (["--set", "save_checkpoints_steps=5100"], "key 'save_checkpoints_steps': 5100 is not a multiple of "
+                                               "iterations_per_loop (500"),
+    (["--set", "train_steps=200100"], "key 'train_steps': 200100 is not a multiple of iterations_per_loop (500"),
+])
+def test_progan_that_a_tpu_cannot_run_is_one_line_exit_2(capsys, fake_gcloud, extra, message):
+    code, out, err = run(capsys, *PROGAN, *extra)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("error: ") and message in err, err
+    assert not fake_gcloud.exists()
+
+
+def test_progan_stage_batches_are_checked_whenever_num_shards_is_known(tmp_path):
+    """A stage without a progan_batch_sizes entry trains train_batch_size: the error names that key."""
+    paths = [os.path.join(CONFIGS, "progan_32.yaml"), TPU]
+    sets = ["progan_batch_sizes=4:64,8:64", "train_batch_size=36", "iterations_per_loop=100",
+            "save_checkpoints_steps=500"]
+    with pytest.raises(config.ConfigError, match=r"^--set: key 'train_batch_size': the 16x16 stage's global batch 36"):
+        config.build(paths, sets + ["num_shards=8"])
+    assert config.build(paths, sets + ["num_shards=4"])["num_shards"] == 4
+    assert config.build(paths, sets)["num_shards"] is None  # unknown until the TPU says: gan-submit checks
+    assert config.build(paths, sets + ["num_shards=8", "use_tpu=false"])  # CPU/GPU: no cores to split over

@@ -21,6 +21,8 @@ Then it prints how to follow the log, open TensorBoard on model_dir, and delete 
 
 --dry_run (the default) only prints: nothing is built, written or started. --execute runs the
 commands (needs gcloud; model_dir and the data must be gs://, a TPU VM cannot see local paths).
+Checked before anything runs: the config as the TPU will run it (placement set, num_shards the
+TPU's devices: every batch, progan's per-stage batches included, must split over them).
 Bad flags or config: one line on stderr, exit code 2. A failed command: exit code 1.
 """
 import argparse
@@ -188,7 +190,11 @@ def main(argv=None) -> int:
     try:
         cores, devices, hosts = tpu_shape(args.accelerator_type)
         cfg = config.build(args.config, args.overrides)
-        check(args, config.build(args.config, args.overrides + placement(args, hosts)), devices)
+        on_tpu = args.overrides + placement(args, hosts)
+        check(args, config.build(args.config, on_tpu), devices)
+        # Rules of the config's own that need the core count (e.g. progan's batch of every growth
+        # stage) run once more with num_shards = this TPU's devices (what an unset num_shards means).
+        config.build(args.config, on_tpu + [f"num_shards={devices}"])
         if args.execute and shutil.which("gcloud") is None:
             raise SubmitError("gcloud not found on PATH; install the Google Cloud CLI, or drop --execute")
     except (config.ConfigError, SubmitError) as e:

@@ -229,19 +229,32 @@ def eval_metrics(nets, features, real, cfg):
     return {"d_real_score": real_scores, "d_fake_score": fake_scores}
 
 
+def _error(key: str, message: str) -> ConfigError:
+    error = ConfigError(f"key {key!r}: {message}")
+    error.key = key  # config.build names the file that set it
+    return error
+
+
 def validate(values):
+    """The schedule's keys; on TPU with num_shards known (trainer.submit sets it to the TPU's
+    devices), every stage's global batch must split evenly over them, as TPUEstimator
+    requires of each stage's graph. Stage boundaries need no check: on TPU the schedule rounds
+    every stage to whole iterations_per_loop loops."""
     try:
         sched = schedule(values)
     except ValueError as e:
-        error = ConfigError(f"key 'progan_batch_sizes': {e}")
-        error.key = "progan_batch_sizes"
-        raise error from None
+        raise _error("progan_batch_sizes", str(e)) from None
     stage = values["progan_stage_resolution"]
     if stage is not None and stage not in sched.resolutions:
-        error = ConfigError(f"key 'progan_stage_resolution': {stage} is not a stage of this growth; allowed: "
-                            f"{', '.join(map(str, sched.resolutions))}")
-        error.key = "progan_stage_resolution"
-        raise error
+        raise _error("progan_stage_resolution", f"{stage} is not a stage of this growth; allowed: "
+                                                f"{', '.join(map(str, sched.resolutions))}")
+    shards = values["num_shards"] if values["use_tpu"] else None
+    for index, res in enumerate(sched.resolutions if shards else ()):
+        batch = ps.batch_size(sched, index)
+        if batch % shards:
+            key = "progan_batch_sizes" if res in sched.batch_sizes else "train_batch_size"
+            raise _error(key, f"the {res}x{res} stage's global batch {batch} is not a multiple of num_shards "
+                              f"({shards} TPU devices): each device trains batch / num_shards")
 
 
 MODEL = GanModel(
