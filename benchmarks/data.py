@@ -1,15 +1,16 @@
 """Generated inputs for the benchmarks: photo-like images, a TFRecord dataset in the converter's
-layout (for training and the input pipeline), and a folder of JPEGs (for the converter).
+layout (for training and the input pipeline; also a ProGAN level: the same images box-filtered
+to a lower resolution), and a folder of JPEGs (for the converter).
 
 The images are smooth random colour fields with fine noise on top, so they neither compress nor
 decode much faster than photos (flat test blobs would flatter PNG decoding). Everything is
-seeded. numpy + PIL at import; TensorFlow only inside `write_dataset` (the converter's spawned
+seeded. numpy + PIL at import; TensorFlow only inside `write_dataset` and `dataset_in` (the converter's spawned
 workers import this module's parent package).
 """
 import io
 import os
 from concurrent.futures import ProcessPoolExecutor
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 from PIL import Image
@@ -35,14 +36,42 @@ def records_count(resolution: int) -> int:
     return int(min(512, max(64, (1 << 22) // (resolution * resolution))))
 
 
-def write_dataset(out_dir: str, resolution: int, mode: str, count: int, seed: int = 0, shards: int = 4) -> str:
+def box_downscaled(image: np.ndarray, resolution: int) -> np.ndarray:
+    """uint8 [R, R, 3] -> uint8 [resolution, resolution, 3], each pixel the rounded mean of its
+    block (R / resolution a power of two: the repeated 2x2 averaging ProGAN's dataset tool
+    writes every level with, rounded once)."""
+    factor = image.shape[0] // resolution
+    blocks = image.reshape(resolution, factor, resolution, factor, image.shape[2]).astype(np.float32)
+    return np.round(blocks.mean(axis=(1, 3))).astype(np.uint8)
+
+
+def write_dataset(out_dir: str, resolution: int, mode: str, count: int, seed: int = 0, shards: int = 4,
+                  downscale_from: Optional[int] = None) -> str:
     """A dataset folder (shards + dataset.json) like convert_to_tfrecords.py writes: `count` PNG
     records of photo-like [resolution, resolution, 3] images (pairs in paired mode, B the
-    inverted A; per domain in unpaired), through the tests' dataset writer."""
+    inverted A; per domain in unpaired), through the tests' dataset writer. With
+    `downscale_from` R: the images of write_dataset(..., R, ...) with the same seed, in the
+    same order, box_downscaled to `resolution` (a ProGAN level written at its own size)."""
     from tests.datasets import make_dataset
 
-    return make_dataset(out_dir, resolution, count, mode, seed, shards=shards,
-                        image_fn=lambda rng, size: photo_like(rng, size, size))
+    if downscale_from:
+        image_fn = lambda rng, size: box_downscaled(photo_like(rng, downscale_from, downscale_from), size)
+    else:
+        image_fn = lambda rng, size: photo_like(rng, size, size)
+    return make_dataset(out_dir, resolution, count, mode, seed, shards=shards, image_fn=image_fn)
+
+
+def dataset_in(workdir: str, resolution: int, mode: str, downscale_from: Optional[int] = None) -> str:
+    """`workdir`/data-<mode>-<resolution>[-from<R>]: a write_dataset folder of
+    records_count(R or resolution) records, written on the first call and reused by later ones
+    (every ProGAN stage of a config, and dcgan_32, read the same 32-px records)."""
+    from trainer.data import schema
+
+    out = os.path.join(workdir, f"data-{mode}-{resolution}" + (f"-from{downscale_from}" if downscale_from else ""))
+    if not os.path.exists(schema.manifest_path(out)):
+        write_dataset(out, resolution, mode, records_count(downscale_from or resolution),
+                      downscale_from=downscale_from)
+    return out
 
 
 def _write_jpegs(args: Tuple[str, int, int]) -> int:

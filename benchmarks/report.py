@@ -1,5 +1,9 @@
-"""The text table run.py prints (columns explained in benchmarks/README.md)."""
-from typing import Dict, List
+"""The text table run.py prints (columns explained in benchmarks/README.md), and the results file."""
+import datetime
+import json
+import os
+import socket
+from typing import Dict, List, Optional
 
 MODEL_COLUMNS = [
     # (header, key, format)
@@ -17,6 +21,11 @@ MODEL_COLUMNS = [
 ]
 
 
+STAGE_NOTE = ("<config>@<r>: ProGAN stage r (its graph and batch), real images box-filtered on the host from "
+              "the final-resolution records;\n  project and bare both start at global step 0, one step each: "
+              "alpha 0 in a later stage's fade-in graph,\n  which does the same work at every alpha")
+
+
 def _cell(value, fmt, key) -> str:
     if value is None or value != value:
         return "-"
@@ -27,7 +36,7 @@ def _cell(value, fmt, key) -> str:
     return fmt.format(value)
 
 
-def _grid(header: List[str], rows: List[List[str]]) -> str:
+def grid(header: List[str], rows: List[List[str]]) -> str:
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
     line = lambda cells: "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
@@ -54,7 +63,9 @@ def table(results: Dict) -> str:
         rows.append([name] + [_cell(m.get(key), fmt, key) for _, key, fmt in MODEL_COLUMNS[1:]])
     if rows:
         parts.append("\ntraining, images/s (median of windows after warm-up):")
-        parts.append(_grid([h for h, _, _ in MODEL_COLUMNS], rows))
+        parts.append(grid([h for h, _, _ in MODEL_COLUMNS], rows))
+        if any(m.get("stage_resolution") for m in results["models"].values()):
+            parts.append(STAGE_NOTE)
     conv = results.get("converter")
     if conv:
         parts.append(f"\nconverter: {conv['jpegs']} JPEGs (~{conv['jpeg_kib']:.0f} KiB, 400-640 px) -> "
@@ -66,7 +77,7 @@ def table(results: Dict) -> str:
                 emulator = value.get("emulator_cpu_s")
                 crow.append([key, f"{value['images_per_s']:.0f}", f"{value['seconds']:.1f}",
                              "" if emulator is None else f"{emulator:.2f}", each])
-        parts.append(_grid(["run", "img/s", "seconds", "emulator CPU-s", "each run (img/s)"], crow))
+        parts.append(grid(["run", "img/s", "seconds", "emulator CPU-s", "each run (img/s)"], crow))
         parts.append(f"all cores ({conv['cores']}) / 1 worker: {conv['speedup_all_cores']:.2f}x")
         if "gcs_1" in conv:
             gcs = conv[f"gcs_{conv['cores']}"]["images_per_s"] / conv["gcs_1"]["images_per_s"]
@@ -77,3 +88,14 @@ def table(results: Dict) -> str:
                          "these cores; a real bucket does that work elsewhere)")
             parts.append(line)
     return "\n".join(parts)
+
+
+def write_json(results: Dict, path: Optional[str] = None, prefix: str = "") -> str:
+    """Writes `results` to `path` (default benchmarks/results/<prefix><host>-<date>-<time>.json);
+    returns the path."""
+    from benchmarks.run import RESULTS
+    path = path or os.path.join(RESULTS, f"{prefix}{socket.gethostname()}-{datetime.datetime.now():%Y%m%d-%H%M%S}.json")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(results, f, indent=2, sort_keys=True, default=str)
+    return path

@@ -13,14 +13,25 @@ MODELS = {  # name -> config file (batch, widths and resolution come from it)
     "dcgan_128": "configs/dcgan_128.yaml",
     "pix2pix_256": "configs/pix2pix_256.yaml",
     "discogan_64": "configs/discogan_64.yaml",
+    # <config>@<r>: the growing model's stage r, as trainer/progan_growth.stage_config builds it
+    # (its graph, its batch), reading the final-resolution records as a real run does.
+    **{f"progan_32@{r}": "configs/progan_32.yaml" for r in (4, 8, 16, 32)},
+    **{f"progan_128@{r}": "configs/progan_128.yaml" for r in (4, 8, 16, 32, 64, 128)},
 }
+# Measured only when --only names them: the paper-width stages take minutes per step on a CPU.
+OPTIONAL = frozenset(name for name in MODELS if name.startswith("progan_128@"))
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def chosen_models(args):
+    """The model sections to measure: those --only names, else every MODELS entry but OPTIONAL."""
+    return [s for s in args.sections if s in MODELS and (args.only or s not in OPTIONAL)]
 
 
 def run_all(args, workdir: str) -> Dict:
     schedule = timing.QUICK if args.quick else timing.FULL
     results = {"load": {"start": timing.load()}, "schedule": schedule.__dict__, "models": {}}
-    chosen = [s for s in args.sections if s in MODELS]
+    chosen = chosen_models(args)
     peak = None
     if chosen:
         from benchmarks import flops
@@ -37,8 +48,9 @@ def run_all(args, workdir: str) -> Dict:
 
 
 def model_config(name: str, args, data_dir_for):
-    """The model's real config with train_data pointed at a generated dataset (None if the
-    config or the model is not there yet)."""
+    """The model's real config with train_data pointed at a generated dataset at the config's
+    resolution (None and why if the config or the model is not there yet). For `<config>@<r>`
+    the config of stage r (progan_stage_resolution r, train_batch_size the stage's batch)."""
     from trainer import config, models
     path = os.path.join(ROOT, MODELS[name])
     if not os.path.exists(path):
@@ -48,29 +60,32 @@ def model_config(name: str, args, data_dir_for):
         return None, f"model {raw.get('model')!r} not available"
     model = models.get(raw["model"])
     resolution = raw.get("resolution", config.COMMON_FIELDS["resolution"].default)
-    overrides = [f"train_data={data_dir_for(resolution, model.data_mode)}"]
-    batch = args.batch or (min(raw.get("train_batch_size", 64), 16) if args.quick else None)
+    cfg = config.build([path], [f"train_data={data_dir_for(resolution, model.data_mode)}"])
+    if "@" in name:
+        cfg = _stage_config(cfg, int(name.partition("@")[2]), MODELS[name])
+    batch = args.batch or (min(cfg["train_batch_size"], 16) if args.quick else None)
     if batch:
-        overrides.append(f"train_batch_size={batch}")
-    return config.build([path], overrides), None
+        cfg = config.build(base=cfg.to_dict(), overrides=[f"train_batch_size={batch}"], base_source=MODELS[name])
+    return cfg, None
+
+
+def _stage_config(cfg, resolution: int, source: str):
+    from trainer import progan_growth
+    from trainer.models import progan
+    stages = progan.schedule(cfg).resolutions
+    if resolution not in stages:
+        raise ValueError(f"{source}: {resolution} is not a stage of this growth; stages: {stages}")
+    return progan_growth.stage_config(cfg, stages.index(resolution))
 
 
 def run_model(name: str, args, schedule: timing.Schedule, workdir: str, peak: Dict) -> Dict:
     from benchmarks import pipeline, training
-    datasets = {}
-
-    def data_dir_for(resolution, mode):
-        if (resolution, mode) not in datasets:
-            out = os.path.join(workdir, f"data-{mode}-{resolution}")
-            data.write_dataset(out, resolution, mode, data.records_count(resolution))
-            datasets[resolution, mode] = out
-        return datasets[resolution, mode]
-
-    cfg, skipped = model_config(name, args, data_dir_for)
+    cfg, skipped = model_config(name, args, lambda resolution, mode: data.dataset_in(workdir, resolution, mode))
     if cfg is None:
         print(f"  skipped: {skipped}", flush=True)
         return {"skipped": skipped}
     out = {"batch": cfg["train_batch_size"], "resolution": cfg["resolution"], "model": cfg["model"],
+           "stage_resolution": cfg.get("progan_stage_resolution"),
            "load_start": timing.load(), "project_runs": [], "bare_runs": []}
     for _ in range(max(1, args.repeats)):
         out["project_runs"].append(_timed("project", lambda: training.project_throughput(cfg, schedule, workdir)))
