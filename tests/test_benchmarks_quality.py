@@ -1,11 +1,21 @@
 """benchmarks.quality's measures from a classifier's outputs, on tiny synthetic logits and
-features with known answers (no training, no timings), and its table and plot."""
+features with known answers (no training, no timings), its table and plot, what --model trains,
+and the per-checkpoint samples of a tiny progan run (stages 4 and 8, final size 32)."""
+import os
+
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 from benchmarks import fashion_classifier as fc
 from benchmarks import quality
+from datasets import make_dataset
+from test_progan import tiny_progan
+from trainer import config, run, trained_generator
+from trainer.models import progan
+from trainer.models import progan_schedule as ps
+from trainer.networks import checkpoint_name
 
 
 def one_hot_logits(labels, scale=50.0):
@@ -97,3 +107,72 @@ def test_plot_writes_a_png_with_panels_and_grids(tmp_path):
     path = quality.plot(str(tmp_path / "q.png"), rows(), grids, "title")
     image = Image.open(path)
     assert image.format == "PNG" and image.width == 1200 and image.height > 400
+
+
+def test_dcgan_32_is_the_default_and_trains_the_demo_as_before():
+    args = quality.parse_args([])
+    assert args.model == "dcgan_32"
+    assert quality.run_settings("dcgan_32", False) == (["configs/dcgan_32.yaml", "configs/demo.yaml"], [])
+    assert quality.run_settings("dcgan_32", True)[1] == list(quality.QUICK_SETS)
+
+
+def _built(model, quick, tmp_path):
+    configs, sets = quality.run_settings(model, quick)
+    return config.build([os.path.join(quality.ROOT, c) for c in configs], [*sets, f"train_data={tmp_path}"])
+
+
+def test_progan_32_trains_its_own_config_with_the_demos_cadences(tmp_path):
+    cfg = _built("progan_32", False, tmp_path)
+    demo = _built("dcgan_32", False, tmp_path)
+    assert quality.model_name(cfg) == "progan_32" and quality.model_name(demo) == "dcgan_32"
+    for key in quality.DEMO_CADENCE:
+        assert cfg[key] == demo[key], key
+    assert cfg["save_checkpoints_steps"] == 400
+    assert cfg["learning_rate"] == 0.001 and cfg["train_batch_size"] == demo["train_batch_size"] == 32
+    quick = _built("progan_32", True, tmp_path)
+    sched = progan.schedule(quick)  # the smoke run's stages are short: its minute crosses stage changes
+    assert quick["train_steps"] == 40 and ps.stage_starts(sched)[-1] < 40
+    assert sched.resolutions == (4, 8, 16, 32)
+
+
+@pytest.fixture(scope="module")
+def progan_run(tmp_path_factory):
+    """test_progan's tiny widths grown to 32 px: 3 steps at 4x4, then the 8x8 fade-in to step 5;
+    a checkpoint every 2 steps and at the stage change, all kept."""
+    root = tmp_path_factory.mktemp("quality_progan")
+    cfg = tiny_progan(make_dataset(str(root / "data"), 32, count=8), "resolution=32", "train_steps=5")
+    model_dir = str(root / "model")
+    assert run.train(cfg, model_dir) == 5
+    return cfg, model_dir
+
+
+def _raw_and_average(cfg, path):
+    """The checkpoint's stage generator with its raw weights, and with their averages."""
+    reader = tf.train.load_checkpoint(path)
+    stage_cfg = trained_generator.host_config(trained_generator.checkpoint_config(cfg, path))
+    models = []
+    for average in (False, True):
+        g = trained_generator.build(stage_cfg, record_updates=False)["generator"].model
+        for weight in g.weights:
+            name = checkpoint_name("generator", weight)
+            ema = trained_generator.ema_name(name)
+            weight.assign(reader.get_tensor(ema if average and reader.has_tensor(ema) else name))
+        models.append(g)
+    return models
+
+
+def test_every_progan_checkpoint_gives_final_size_samples_from_its_stages_average(progan_run):
+    from trainer.quality import generator
+    cfg, model_dir = progan_run
+    found = quality.checkpoints(model_dir)
+    stages = {step: progan.checkpoint_resolution(path) for step, path in found}
+    assert stages == {0: 4, 2: 4, 3: 8, 5: 8}  # step 3: the 8x8 stage's first (hand-over) checkpoint
+    z = generator.noise(cfg, 6)
+    for step, path in found:
+        images = quality.generate(model_dir, path, 6)
+        assert images.shape == (6, 32, 32, 3) and images.dtype == np.float32, step
+        assert np.isfinite(images).all() and np.abs(images).max() <= 1.0
+        raw, average = _raw_and_average(cfg, path)
+        np.testing.assert_allclose(images, average(z, training=False).numpy(), atol=1e-6, err_msg=str(step))
+        if step in (2, 5):  # trained steps: the average trails the weights
+            assert not np.allclose(images, raw(z, training=False).numpy(), atol=1e-6), step
