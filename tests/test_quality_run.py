@@ -275,15 +275,18 @@ def test_gallery_labels_every_metric_key(tmp_path):
     from trainer.models import pix2pix
     image = tf.zeros([1, 16, 16, 3])
     keys = set(pix2pix.image_metrics(image, image)) | set(pix2pix.image_metrics(image, image, prefix="baseline_"))
-    history = [{"global_step": s, "swd_128": 1.0, "swd_avg": 1.0, "swd_16": 1.0, **dict.fromkeys(keys, 0.5)}
-               for s in range(0, 200, 10)]
+    translation = {"a2b_swd_avg", "a2b_swd_32", "a2b_fid", "b2a_kid", "b2a_kid_std"}  # evaluate's per-domain keys
+    history = [{"global_step": s, "swd_128": 1.0, "swd_avg": 1.0, "swd_16": 1.0, **dict.fromkeys(keys, 0.5),
+                **dict.fromkeys(translation, 2.0)} for s in range(0, 200, 10)]
     with open(tmp_path / "metrics.json", "w") as f:
         json.dump({"latest": history[-1], "history": history}, f)
     page = gallery.render(str(tmp_path))
     table = page.split('class="metrics"')[1].split("</table>")[0]
     rows = table.split('<tr data-metric="')[1:]
     assert [r.split('"')[0] for r in rows[:3]] == ["swd_avg", "swd_128", "swd_16"]
-    assert {r.split('"')[0] for r in rows} == keys | {"swd_avg", "swd_128", "swd_16"}
+    assert {r.split('"')[0] for r in rows} == keys | {"swd_avg", "swd_128", "swd_16"} | translation
     assert all('data-better="unknown"' not in r for r in rows)
+    assert [r.split('"')[0] for r in rows[-5:]] == ["a2b_swd_avg", "a2b_swd_32", "a2b_fid", "b2a_kid", "b2a_kid_std"]
+    assert "a2b translations: generated vs real" in table
     assert table.count("<th>step ") == gallery.MAX_METRIC_STEPS and "step 0<" in table and "step 190<" in table
     assert f"{gallery.MAX_METRIC_STEPS} of 20 evaluations shown" in page

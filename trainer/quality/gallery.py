@@ -37,6 +37,9 @@ BETTER = {LOWER: "\u2193 lower is better", HIGHER: "\u2191 higher is better",
           CLOSER: "closer to msssim_real is better", REFERENCE: "reference: no better direction",
           DIAGNOSTIC: "diagnostic: no better direction", UNKNOWN: "unknown metric"}
 SWD_LEVEL = re.compile(r"swd_(\d+)$")  # swd_<res>: one per pyramid level, described by _describe
+# a2b_<metric> / b2a_<metric>: a translation model's distribution metrics per output domain
+# (trainer/quality/evaluation.py), described as <metric> with "generated" = the translations.
+DIRECTION = re.compile(r"(a2b|b2a)_(.+)$")
 
 # Every key metrics.json can hold (trainer/quality/evaluation.py, trainer/gan_model_fn.py and each
 # model's eval_metrics), in table order: (which way is better, what it compares).
@@ -141,6 +144,10 @@ def _describe(key: str) -> Tuple[str, str]:
     """(which way is better, what it compares) of a metrics.json key; UNKNOWN if not in METRICS."""
     if key in METRICS:
         return METRICS[key]
+    direction = DIRECTION.match(key)
+    if direction:
+        better, text = _describe(direction.group(2))
+        return better, f"{direction.group(1)} translations: " + text if better != UNKNOWN else text
     level = SWD_LEVEL.match(key)
     if level:
         return LOWER, (f"generated vs real: SWD at the {level.group(1)} px pyramid level "
@@ -152,6 +159,9 @@ def _metric_order(key: str):
     order = list(METRICS)
     if key in METRICS:
         return order.index(key), 0, key
+    direction = DIRECTION.match(key)
+    if direction:  # grouped by direction, each in the order of its metric
+        return (len(order) + 1 + ("a2b", "b2a").index(direction.group(1)),) + _metric_order(direction.group(2))
     level = SWD_LEVEL.match(key)
     if level:  # right after swd_avg, finest level first
         return order.index("swd_avg") + 0.5, -int(level.group(1)), key
