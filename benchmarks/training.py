@@ -96,7 +96,8 @@ def build_bare_step(model, cfg, nets, jit: bool, ordered: bool = True, global_st
         return [v for net in nets.values() if net.role == role for v in net.trainable_variables]
 
     d_vars, g_vars = variables(DISCRIMINATOR), variables(GENERATOR)
-    d_opt = tpu.optimizer(cfg["learning_rate"], cfg, name="d_adam")
+    d_rate = cfg["learning_rate"] if cfg["d_learning_rate"] is None else cfg["d_learning_rate"]  # as the project's TTUR
+    d_opt = tpu.optimizer(d_rate, cfg, name="d_adam")
     g_opt = tpu.optimizer(cfg["learning_rate"], cfg, name="g_adam")
     global_step = global_step if global_step is not None else tf.compat.v1.train.get_or_create_global_step()
     average = (None if cfg["g_ema_decay"] is None else
