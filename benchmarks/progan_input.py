@@ -21,12 +21,13 @@ import glob
 import json
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from typing import Dict, Optional, Tuple
 
 import trainer  # noqa: F401  (before TensorFlow: its CPU kernel choice)
-from benchmarks.run import RESULTS, machine
+from benchmarks.results_file import RESULTS, machine, write_json
 from benchmarks.suite import MODELS
 
 STAGES = tuple(name for name in MODELS if "@" in name)
@@ -135,7 +136,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
     tf.get_logger().setLevel("ERROR")
-    from benchmarks import report, timing
+    from benchmarks import timing
     schedule = timing.QUICK if args.quick else timing.FULL
     results = {"load": {"start": timing.load()}, "schedule": schedule.__dict__, "stages": {}}
     workdir = tempfile.mkdtemp(prefix="gan-progan-input-")
@@ -151,7 +152,7 @@ def main(argv=None) -> int:
     results["machine"] = machine(tf)
     results["args"] = vars(args)
     print(table(results))
-    print(f"wrote {report.write_json(results, args.out, prefix='progan_input-')}")
+    print(f"wrote {write_json(results, args.out, name=f'progan_input-{socket.gethostname()}')}")
     return 0
 
 

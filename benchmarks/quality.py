@@ -28,17 +28,18 @@ a PNG of each metric over the steps beside sample grids, in the run's folder
 (runs/quality/<tag>/quality.png, git-ignored) unless `--plot` says where.
 """
 import argparse
-import json
 import os
 import shutil
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchmarks import charts
+from benchmarks.results_file import ROOT, machine, write_json
+
 DEMO = "configs/demo.yaml"
 CONFIGS = ("configs/dcgan_32.yaml", DEMO)
 QUICK_SETS = ("train_steps=40", "save_checkpoints_steps=20", "summary_every_steps=20",
@@ -192,21 +193,6 @@ def generate(model_dir: str, path: str, count: int) -> np.ndarray:
 
 # --- output ---------------------------------------------------------------------------------------
 
-def table(rows: List[Dict]) -> str:
-    header = ["samples", "step"] + [title for _, title, _ in COLUMNS]
-    lines = [header]
-    for row in rows:
-        cells = [row["name"], "" if row.get("step") is None else str(row["step"])]
-        for key, _, fmt in COLUMNS:
-            value = row.get(key)
-            cells.append("-" if value is None else fmt.format(value))
-        lines.append(cells)
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    text = ["| " + " | ".join(c.ljust(w) for c, w in zip(line, widths)) + " |" for line in lines]
-    text.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    return "\n".join(text)
-
-
 def _grid(images: np.ndarray, side: int = 6, scale: int = 1):
     from PIL import Image
     tiles = np.clip(np.round((images[:side * side] + 1.0) * 127.5), 0, 255).astype(np.uint8)
@@ -218,66 +204,10 @@ def _grid(images: np.ndarray, side: int = 6, scale: int = 1):
 
 
 def plot(path: str, rows: List[Dict], grids: Dict[str, np.ndarray], title: str) -> str:
-    """Each PLOTTED metric over the training steps (dashed: the real-data floor), and below, the
-    sample grids of the checkpoints; PIL only (no matplotlib in the environment)."""
-    from PIL import Image, ImageDraw
-    steps = [r for r in rows if r.get("step") is not None]
-    floor = next((r for r in rows if r["name"] == FLOOR), {})
-    panel_w, panel_h, cols = 300, 190, 4
-    shown = [p for p in PLOTTED if any(r.get(p[0]) is not None for r in steps)]
-    panel_rows = (len(shown) + cols - 1) // cols
-    grid_images = [(name, _grid(images, side=8)) for name, images in grids.items()]
-    grid_w = max([g.width for _, g in grid_images] or [0]) + 10
-    per_line = max(1, (panel_w * cols) // max(grid_w, 1))
-    grid_lines = (len(grid_images) + per_line - 1) // per_line
-    grid_h = (grid_images[0][1].height + 24) if grid_images else 0
-    canvas = Image.new("RGB", (panel_w * cols, 30 + panel_rows * panel_h + grid_lines * grid_h), "white")
-    draw = ImageDraw.Draw(canvas)
-    draw.text((8, 8), title, fill="black")
-    xs = [r["step"] for r in steps]
-    for k, (key, name, log_scale) in enumerate(shown):
-        x0, y0 = (k % cols) * panel_w, 30 + (k // cols) * panel_h
-        left, top, right, bottom = x0 + 48, y0 + 20, x0 + panel_w - 12, y0 + panel_h - 28
-        draw.text((x0 + 48, y0 + 4), name, fill="black")
-        draw.rectangle([left, top, right, bottom], outline="grey")
-        values = [(r["step"], r[key]) for r in steps if r.get(key) is not None]
-        reference = floor.get(key)
-        everything = [v for _, v in values] + ([reference] if reference is not None else [])
-        f = (lambda v: np.log10(max(v, 1e-3))) if log_scale else (lambda v: v)  # noqa: E731
-        lo, hi = min(map(f, everything)), max(map(f, everything))
-        if hi - lo < 1e-9:
-            lo, hi = lo - 0.5, hi + 0.5
-        x_lo, x_hi = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
-        px = lambda s: left + (right - left) * (s - x_lo) / (x_hi - x_lo)  # noqa: E731
-        py = lambda v: bottom - (bottom - top) * (f(v) - lo) / (hi - lo)  # noqa: E731
-        for v in (lo, hi):
-            label = f"{10 ** v:.3g}" if log_scale else f"{v:.3g}"
-            draw.text((x0 + 2, py(10 ** v if log_scale else v) - 6), label, fill="black")
-        draw.text((left, bottom + 4), str(x_lo), fill="black")
-        draw.text((right - 30, bottom + 4), str(x_hi), fill="black")
-        if reference is not None:
-            y = py(reference)
-            for x in range(left, right, 8):
-                draw.line([x, y, min(x + 4, right), y], fill=(0, 150, 0), width=1)
-        points = [(px(s), py(v)) for s, v in values]
-        if len(points) > 1:
-            draw.line(points, fill=(200, 30, 30), width=2)
-        for x, y in points:
-            draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=(200, 30, 30))
-    y_grid = 30 + panel_rows * panel_h
-    for i, (name, image) in enumerate(grid_images):
-        x, y = (i % per_line) * grid_w + 5, y_grid + (i // per_line) * grid_h
-        draw.text((x, y + 2), name, fill="black")
-        canvas.paste(image, (x, y + 18))
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    canvas.save(path)
-    return path
-
-
-def _machine() -> Dict:
-    import tensorflow as tf
-    from benchmarks.run import machine  # the speed benchmark's machine record
-    return machine(tf)
+    """Each PLOTTED metric over the training steps (dashed green: the real-data floor), and below,
+    the sample grids of the checkpoints (benchmarks/charts.py)."""
+    grid_images = {name: _grid(images, side=8) for name, images in grids.items()}
+    return charts.plot(path, rows, PLOTTED, {FLOOR: charts.GREEN}, grid_images, [title], panels_per_line=4)
 
 
 # --- main -------------------------------------------------------------------------------------
@@ -367,14 +297,12 @@ def main(argv=None) -> int:
     wall = time.time() - start
     log("")
     log(title)
-    log(table(rows))
+    log(charts.table(rows, COLUMNS, "samples"))
     log(f"msssim_real {reference.msssim_real:.3f}; wall time {wall:.0f} s (classifier {classifier_s:.0f} s, "
         f"training {training['wall_s'] if training else 0:.0f} s, measuring {measure_s:.0f} s)")
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = args.out or os.path.join(ROOT, "benchmarks", "results", f"quality-{tag}-{stamp}.json")
     png = args.plot or os.path.join(run_dir, "quality.png")
     plot(png, rows, grids, title)
-    result = {"benchmark": "quality", "model": name, "tag": tag, "quick": quick, "machine": _machine(),
+    result = {"benchmark": "quality", "model": name, "tag": tag, "quick": quick, "machine": machine(tf),
               "configs": configs, "sets": sets, "budget_minutes": minutes, "per_class": per_class, "samples": samples,
               "efficientnet_samples": effnet,
               "classifier": classifier.meta, "training": training, "last_step": last,
@@ -382,9 +310,7 @@ def main(argv=None) -> int:
               "seconds": {"wall": round(wall, 1), "classifier": round(classifier_s, 1),
                           "measuring": round(measure_s, 1)},
               "load_average": {"start": load_start, "end": os.getloadavg()}}
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w") as f:
-        json.dump(result, f, indent=1)
+    out = write_json(result, args.out, name=f"quality-{tag}")
     log(f"wrote {out}\nwrote {png}")
     return 0
 

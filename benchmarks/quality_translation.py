@@ -34,7 +34,6 @@ Writes a table on stdout, benchmarks/results/quality_translation-<model>-<tag>-<
 steps, with held-out examples per checkpoint).
 """
 import argparse
-import json
 import os
 import sys
 import time
@@ -42,10 +41,10 @@ from typing import Dict
 
 import numpy as np
 
-from benchmarks import quality
+from benchmarks import charts, quality
 from benchmarks import translation_measures as tm
+from benchmarks.results_file import RESULTS, ROOT, machine, write_json
 
-ROOT = quality.ROOT
 SIZE = 64  # the smallest resolution of pix2pix and cyclegan (their RESOLUTIONS)
 STRIP = 10  # held-out examples shown per checkpoint (pix2pix: one of each class)
 
@@ -214,31 +213,25 @@ def run_model(model: str, args, classifier) -> Dict:
              f"steps); {samples} held-out test images; classifier test accuracy {classifier.accuracy:.1%}",
              f"configs: {' '.join(spec['configs'])}; sets: {' '.join(sets)}", spec["strips"]]
     wall = time.time() - start
-    quality.log("\n" + "\n".join(title[:2]) + "\n" + tm.table(rows, tm.COLUMNS[model]) +
+    quality.log("\n" + "\n".join(title[:2]) + "\n" + charts.table(rows, tm.COLUMNS[model], "images") +
                 f"\nwall time {wall:.0f} s (training {training['wall_s'] if training else 0:.0f} s, "
                 f"measuring {measure_s:.0f} s)")
     png = tm.plot(os.path.join(run_dir, "quality.png"), rows, tm.COLUMNS[model], strips, title)
     import tensorflow as tf
-    from benchmarks.run import machine
     result = {"benchmark": "quality_translation", "model": model, "tag": tag, "quick": quick,
               "machine": machine(tf), "configs": list(spec["configs"]), "sets": sets, "budget_minutes": minutes,
               "per_class": per_class, "samples": samples, "resolution": SIZE, "classifier": classifier.meta,
               "training": training, "last_step": last, "rows": rows, "plot": png,
               "seconds": {"wall": round(wall, 1), "measuring": round(measure_s, 1)},
               "load_average": {"start": load_start, "end": os.getloadavg()}}
-    out = save(result, os.path.join(ROOT, "benchmarks", "results"))
+    out = save(result)
     quality.log(f"wrote {out}\nwrote {png}")
     return result
 
 
-def save(result: Dict, results_dir: str) -> str:
+def save(result: Dict, results_dir: str = RESULTS) -> str:
     """result as <results_dir>/quality_translation-<model>-<tag>-<date>-<time>.json."""
-    out = os.path.join(results_dir, f"quality_translation-{result['model']}-{result['tag']}-"
-                                    f"{time.strftime('%Y%m%d-%H%M%S')}.json")
-    os.makedirs(results_dir, exist_ok=True)
-    with open(out, "w") as f:
-        json.dump(result, f, indent=1)
-    return out
+    return write_json(result, name=f"quality_translation-{result['model']}-{result['tag']}", folder=results_dir)
 
 
 def main(argv=None) -> int:

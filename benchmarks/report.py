@@ -1,9 +1,6 @@
-"""The text table run.py prints (columns explained in benchmarks/README.md), and the results file."""
-import datetime
-import json
-import os
-import socket
-from typing import Dict, List, Optional
+"""The text table run.py prints (columns explained in benchmarks/README.md); the results file is
+benchmarks/results_file.py's."""
+from typing import Dict, List
 
 MODEL_COLUMNS = [
     # (header, key, format)
@@ -88,14 +85,3 @@ def table(results: Dict) -> str:
                          "these cores; a real bucket does that work elsewhere)")
             parts.append(line)
     return "\n".join(parts)
-
-
-def write_json(results: Dict, path: Optional[str] = None, prefix: str = "") -> str:
-    """Writes `results` to `path` (default benchmarks/results/<prefix><host>-<date>-<time>.json);
-    returns the path."""
-    from benchmarks.run import RESULTS
-    path = path or os.path.join(RESULTS, f"{prefix}{socket.gethostname()}-{datetime.datetime.now():%Y%m%d-%H%M%S}.json")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(results, f, indent=2, sort_keys=True, default=str)
-    return path

@@ -11,21 +11,17 @@ peak measured in the same run, and what the input pipeline delivers. Then the co
 Prints a table; writes benchmarks/results/<host>-<date>.json. Flags are read here only.
 """
 import argparse
-import datetime
-import json
 import os
-import platform
 import shutil
-import socket
 import sys
 import tempfile
 
 # No TensorFlow at import: the converter's spawned workers re-import this module.
 import trainer  # noqa: F401  (before TensorFlow: its CPU kernel choice)
-from benchmarks.suite import MODELS, ROOT
+from benchmarks.results_file import machine, write_json
+from benchmarks.suite import MODELS
 
 SECTIONS = (*MODELS, "converter")
-RESULTS = os.path.join(ROOT, "benchmarks", "results")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -70,26 +66,8 @@ def main(argv=None) -> int:
     results["machine"] = machine(tf)
     results["args"] = {k: v for k, v in vars(args).items()}
     print(report.table(results))
-    path = args.out or os.path.join(
-        RESULTS, f"{socket.gethostname()}-{datetime.datetime.now():%Y%m%d-%H%M%S}.json")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(results, f, indent=2, sort_keys=True, default=str)
-    print(f"wrote {path}")
+    print(f"wrote {write_json(results, args.out)}")
     return 0
-
-
-def machine(tf) -> dict:
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    return {"host": socket.gethostname(), "cpu": cpu, "cores": os.cpu_count(),
-            "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
-            "tensorflow": tf.__version__, "python": platform.python_version(),
-            "date": datetime.datetime.now().isoformat(timespec="seconds")}
 
 
 if __name__ == "__main__":

@@ -18,10 +18,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from typing import Dict, List
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchmarks.results_file import ROOT, write_json
 
 # phase -> who owns it: what the package can change, and what is TensorFlow's.
 OWNERS = {
@@ -127,11 +126,8 @@ def main(argv=None) -> int:
     runs = [run_once(args.model, data, root) for _ in range(args.repeats)]
     print(f"{args.model} + configs/tiny.yaml, 2 training steps, {args.repeats} fresh interpreter(s)")
     print(table(runs))
-    out = args.out or os.path.join(ROOT, "benchmarks", "results",
-                                   f"startup-{args.model}-{time.strftime('%Y%m%d-%H%M%S')}.json")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w") as f:
-        json.dump({"model": args.model, "runs": runs, "load_average": os.getloadavg()}, f, indent=2)
+    out = write_json({"model": args.model, "runs": runs, "load_average": os.getloadavg()}, args.out,
+                     name=f"startup-{args.model}")
     print(f"wrote {out}")
     return 0
 

@@ -6,6 +6,7 @@ import time
 from typing import Dict
 
 from benchmarks import data, timing
+from benchmarks.results_file import ROOT
 
 MODELS = {  # name -> config file (batch, widths and resolution come from it)
     "dcgan_32": "configs/dcgan_32.yaml",
@@ -20,7 +21,6 @@ MODELS = {  # name -> config file (batch, widths and resolution come from it)
 }
 # Measured only when --only names them: the paper-width stages take minutes per step on a CPU.
 OPTIONAL = frozenset(name for name in MODELS if name.startswith("progan_128@"))
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def chosen_models(args):

@@ -1,23 +1,24 @@
-"""The measures, reference rows, table and plot of benchmarks.quality_translation (pix2pix and
-DiscoGAN on Fashion-MNIST), kept apart from its data making and training so they can be tested
-on tiny known images and crafted logits.
+"""The measures, reference rows, table columns and plot of benchmarks.quality_translation
+(pix2pix and DiscoGAN on Fashion-MNIST; benchmarks/charts.py draws the table and the plot), kept
+apart from its data making and training so they can be tested on tiny known images and crafted
+logits.
 
 Images are float32 [n, H, W, 3] in [-1, 1] throughout (the models' convention). The Fashion-MNIST
 classifier (benchmarks/fashion_classifier.py) takes 32 px: translations at the models' smallest
 resolution (64) are made uint8 and resized to 32 with the converter's resize
 (`for_classifier`), and the real reference images go through the same path.
 """
-import os
 from typing import Dict, List, Sequence
 
 import numpy as np
 
+from benchmarks import charts
 from benchmarks import fashion_classifier as fc
 
 BAG, BOOT = fc.CLASSES.index("bag"), fc.CLASSES.index("boot")
 BASELINE, REAL = "copy input (baseline)", "real images"
 
-# Per model: the table's (key, title, format) columns and the plotted (key, title) panels.
+# Per model: the table's (key, title, format) columns, each also a plotted panel.
 COLUMNS = {
     "pix2pix": (("l1", "L1", "{:.3f}"), ("psnr", "PSNR dB", "{:.2f}"), ("ssim", "SSIM", "{:.3f}"),
                 ("accuracy", "cls acc", "{:.1%}")),
@@ -114,21 +115,6 @@ def discogan_references(a, b, train_a, train_b, reference: DomainReference) -> L
 
 # --- output ---------------------------------------------------------------------------------------
 
-def table(rows: List[Dict], columns: Sequence) -> str:
-    """A Markdown table: name, step, then each (key, title, format) column; '-' where a row
-    has no value."""
-    def cell(row, key, fmt):
-        value = row.get(key)
-        return "-" if value is None or value != value else fmt.format(value)
-    body = [[r["name"], "" if r.get("step") is None else str(r["step"])]
-            + [cell(r, key, fmt) for key, _, fmt in columns] for r in rows]
-    header = ["images", "step"] + [title for _, title, _ in columns]
-    widths = [max(len(x[i]) for x in [header] + body) for i in range(len(header))]
-    fmt_line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
-    return "\n".join([fmt_line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-                     + [fmt_line(x) for x in body])
-
-
 def strip(rows_of_images: Sequence[np.ndarray]):
     """A PIL image with one line per array ([n, H, W, 3] in [-1, 1], the same n), its images
     side by side: e.g. input / output / target."""
@@ -140,54 +126,9 @@ def strip(rows_of_images: Sequence[np.ndarray]):
 
 def plot(path: str, rows: List[Dict], columns: Sequence, strips: Dict[str, Sequence[np.ndarray]],
          title: Sequence[str]) -> str:
-    """Each column over the training steps (red), the baseline dashed grey and the real
-    images' value dashed green; below, a strip of held-out examples per checkpoint. `title`:
-    its lines (PIL only: no matplotlib in the environment)."""
-    from PIL import Image, ImageDraw
-    steps = [r for r in rows if r.get("step") is not None]
-    refs = {name: next((r for r in rows if r["name"] == name), {}) for name in (BASELINE, REAL)}
-    colours = {BASELINE: (120, 120, 120), REAL: (0, 150, 0)}
-    panel_w, panel_h, per_line = 300, 170, 3
-    finite = lambda row, key: row.get(key) is not None and np.isfinite(row[key])  # noqa: E731
-    panels = [c for c in columns if any(finite(r, c[0]) for r in steps)]
-    images = [(name, strip(s)) for name, s in strips.items()]
-    strip_h = max([im.height for _, im in images] or [0]) + 20
-    title = list(title) + ["red: checkpoints; dashed grey: copy-input baseline; dashed green: real images"]
-    head = 8 + 14 * len(title)
-    top = head + ((len(panels) + per_line - 1) // per_line) * panel_h
-    width = max([panel_w * per_line] + [im.width + 130 for _, im in images])
-    canvas = Image.new("RGB", (width, top + len(images) * strip_h), "white")
-    draw = ImageDraw.Draw(canvas)
-    for i, line in enumerate(title):
-        draw.text((8, 6 + 14 * i), line, fill="black")
-    for k, (key, name, _) in enumerate(panels):
-        x0, y0 = (k % per_line) * panel_w, head + (k // per_line) * panel_h
-        box = (x0 + 48, y0 + 20, x0 + panel_w - 12, y0 + panel_h - 28)
-        draw.text((box[0], y0 + 4), name, fill="black")
-        draw.rectangle(box, outline="grey")
-        points = [(r["step"], r[key]) for r in steps if finite(r, key)]
-        levels = {ref: refs[ref][key] for ref in refs if finite(refs[ref], key)}
-        values = [v for _, v in points] + list(levels.values())
-        lo, hi = min(values), max(values)
-        lo, hi = (lo - 0.5, hi + 0.5) if hi - lo < 1e-9 else (lo, hi)
-        first, last = points[0][0], max(points[-1][0], points[0][0] + 1)
-        px = lambda s: box[0] + (box[2] - box[0]) * (s - first) / (last - first)  # noqa: E731
-        py = lambda v: box[3] - (box[3] - box[1]) * (v - lo) / (hi - lo)  # noqa: E731
-        for v in (lo, hi):
-            draw.text((x0 + 2, py(v) - 6), f"{v:.3g}", fill="black")
-        draw.text((box[0], box[3] + 4), f"step {first}", fill="black")
-        draw.text((box[2] - 40, box[3] + 4), str(last), fill="black")
-        for ref, level in levels.items():
-            for x in range(box[0], box[2], 8):
-                draw.line([x, py(level), min(x + 4, box[2]), py(level)], fill=colours[ref], width=1)
-        xy = [(px(s), py(v)) for s, v in points]
-        if len(xy) > 1:
-            draw.line(xy, fill=(200, 30, 30), width=2)
-        for x, y in xy:
-            draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=(200, 30, 30))
-    for i, (name, image) in enumerate(images):
-        draw.text((8, top + i * strip_h + 8), name, fill="black")
-        canvas.paste(image, (125, top + i * strip_h + 10))
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    canvas.save(path)
-    return path
+    """Each column over the training steps, the baseline dashed grey and the real images' value
+    dashed green (benchmarks/charts.py); below, a strip of held-out examples per checkpoint.
+    `title`: its lines."""
+    panels = [(key, name, False) for key, name, _ in columns]
+    images = {name: strip(arrays) for name, arrays in strips.items()}
+    return charts.plot(path, rows, panels, {BASELINE: charts.GREY, REAL: charts.GREEN}, images, title)

@@ -185,3 +185,23 @@ def test_progan_input_ratios_only_against_training_at_the_same_batch(tmp_path):
     assert "12.0x" in text and "1.50x" in text
     text = report.table({"models": {"progan_32@16": {"batch": 32, "stage_resolution": 16, "project_img_s": 99.0}}})
     assert "progan_32@16" in text and "99.0" in text and report.STAGE_NOTE in text
+
+
+def test_results_json_goes_to_out_or_is_named_after_the_host_and_records_the_machine(tmp_path):
+    import json
+    import os
+    import socket
+    from benchmarks import results_file
+    results = {"models": {"dcgan_32": {"batch": 64, "project_img_s": 12.5, "input_ratio": float("nan")}},
+               "machine": results_file.machine(tf)}
+    assert results["machine"]["tensorflow"] == tf.__version__ and results["machine"]["cores"] >= 1
+    out = str(tmp_path / "new" / "run.json")
+    assert results_file.write_json(results, out) == out  # --out: that path, its folder made
+    with open(out) as f:
+        assert json.dumps(json.load(f), sort_keys=True) == json.dumps(results, sort_keys=True)
+    named = results_file.write_json({}, folder=str(tmp_path / "a"), name="progan_input-h")
+    assert named.startswith(str(tmp_path / "a" / "progan_input-h-")) and named.endswith(".json")
+    default = results_file.write_json({}, folder=str(tmp_path / "b"))
+    assert os.path.basename(default).startswith(socket.gethostname() + "-")
+    assert results_file.RESULTS == os.path.join(results_file.ROOT, "benchmarks", "results")
+    assert os.path.exists(os.path.join(results_file.ROOT, "benchmarks", "run.py"))

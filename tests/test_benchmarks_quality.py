@@ -1,6 +1,7 @@
 """benchmarks.quality's measures from a classifier's outputs, on tiny synthetic logits and
-features with known answers (no training, no timings), its table and plot, what --model trains,
-and the per-checkpoint samples of a tiny progan run (stages 4 and 8, final size 32)."""
+features with known answers (no training, no timings), its table and plot (and the shared
+benchmarks/charts.py that draws them), what --model trains, and the per-checkpoint samples of a
+tiny progan run (stages 4 and 8, final size 32)."""
 import os
 
 import numpy as np
@@ -8,8 +9,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from benchmarks import charts, quality
 from benchmarks import fashion_classifier as fc
-from benchmarks import quality
 from datasets import make_dataset
 from test_progan import tiny_progan
 from trainer import config, run, trained_generator
@@ -95,7 +96,7 @@ def rows():
 
 
 def test_table_has_a_row_per_sample_set_and_dashes_for_missing_values():
-    text = quality.table(rows()).splitlines()
+    text = charts.table(rows(), quality.COLUMNS, "samples").splitlines()
     assert len(text) == 2 + 3
     assert "cls FD" in text[0] and "classes≥2%" in text[0]
     assert text[2].split("|")[1].strip() == quality.FLOOR and "-" in text[2].split("|")[-3]
@@ -107,6 +108,50 @@ def test_plot_writes_a_png_with_panels_and_grids(tmp_path):
     path = quality.plot(str(tmp_path / "q.png"), rows(), grids, "title")
     image = Image.open(path)
     assert image.format == "PNG" and image.width == 1200 and image.height > 400
+
+
+def cells(line):
+    return [c.strip() for c in line.split("|")[1:-1]]
+
+
+def test_shared_table_titles_its_columns_and_dashes_missing_and_nan_values():
+    columns = (("a", "A title", "{:.2f}"), ("b", "B", "{:d}"))
+    table_rows = [{"name": "real", "step": None, "a": float("nan")},
+                  {"name": "step 7", "step": 7, "a": 1.234, "b": 3}]
+    text = charts.table(table_rows, columns, "what").splitlines()
+    assert cells(text[0]) == ["what", "step", "A title", "B"]
+    assert set(text[1]) == {"|", "-"}
+    assert cells(text[2]) == ["real", "", "-", "-"]  # NaN and absent alike; no step for a reference
+    assert cells(text[3]) == ["step 7", "7", "1.23", "3"]
+    assert len({len(line) for line in text}) == 1  # aligned
+
+
+def test_shared_plot_grows_with_its_panels_and_images_and_skips_missing_values(tmp_path):
+    plot_rows = [{"name": "floor", "step": None, "x": 1.0, "y": 2.0},
+                 {"name": "baseline", "step": None, "y": 2.5},
+                 {"name": "step 0", "step": 0, "x": 100.0, "y": float("nan"), "z": float("nan")},
+                 {"name": "step 5", "step": 5, "x": 10.0, "y": 3.0, "z": None}]
+    blue = (0, 0, 200)  # unlike charts.GREY, no shade of the anti-aliased text
+    references = {"floor": charts.GREEN, "baseline": ("blue", blue)}
+    tile = Image.new("RGB", (200, 50))
+
+    def draw(name, panels, images, per_line):
+        return Image.open(charts.plot(str(tmp_path / name / "p.png"), plot_rows, panels, references, images,
+                                      ["a title"], panels_per_line=per_line))
+
+    x, y, z = ("x", "x (log)", True), ("y", "y", False), ("z", "only NaN and None", False)
+    one = draw("one", [x], {}, 1).size
+    assert one[0] == charts.PANEL_W
+    assert draw("z", [x, z], {}, 1).size == one  # no finite value at any step: no panel
+    assert draw("xy", [x, y], {}, 1).size == (one[0], one[1] + charts.PANEL_H)  # y's one finite step counts
+    assert draw("row", [x, y, x], {}, 3).size == (3 * charts.PANEL_W, one[1])
+    with_images = draw("images", [x], {"a": tile, "b": tile}, 3).size
+    assert with_images[0] == 3 * charts.PANEL_W and with_images[1] > one[1] + tile.height  # one line below
+    wide = Image.new("RGB", (5 * charts.PANEL_W, 20))
+    assert draw("wide", [x], {"wide": wide}, 3).width > wide.width  # the canvas widens for an image
+    colours = {rgb for _, rgb in draw("colours", [y], {}, 1).getcolors(1 << 16)}
+    assert {charts.RED, charts.GREEN[1], blue} <= colours  # checkpoints and both references
+    assert blue not in {rgb for _, rgb in draw("x only", [x], {}, 1).getcolors(1 << 16)}  # no baseline for x
 
 
 def test_dcgan_32_is_the_default_and_trains_the_demo_as_before():

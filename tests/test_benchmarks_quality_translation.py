@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from benchmarks import charts
 from benchmarks import fashion_classifier as fc
 from benchmarks import quality_translation as qt
 from benchmarks import translation_measures as tm
@@ -129,7 +130,7 @@ def rows():
 
 
 def test_table_has_a_row_per_image_set_and_dashes_for_missing_values():
-    text = tm.table(rows(), tm.COLUMNS["pix2pix"]).splitlines()
+    text = charts.table(rows(), tm.COLUMNS["pix2pix"], "images").splitlines()
     assert len(text) == 2 + 4
     assert [c.strip() for c in text[0].split("|")[1:-1]] == ["images", "step", "L1", "PSNR dB", "SSIM", "cls acc"]
     real = [c.strip() for c in text[2].split("|")[1:-1]]
