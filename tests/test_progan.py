@@ -90,6 +90,25 @@ def test_stage_boundary_keeps_the_earlier_blocks_exactly(grown, before, step, dr
     assert new["generator/fade_in_alpha"] == 0.0
 
 
+def test_a_stage_change_starts_the_new_blocks_from_the_configs_seed(grown, tmp_path):
+    """Growing the same checkpoint twice gives the same new blocks (a rerun of a config grows the
+    same networks, as its first stage starts from the same weights); another seed, other ones."""
+    previous = os.path.join(grown["model_dir"], "model.ckpt-3")  # the 8x8 stage's first checkpoint
+    stage_cfg = progan_growth.stage_config(grown["cfg"], 2)
+
+    def grow(name, cfg):
+        os.makedirs(tmp_path / name)
+        return _values(progan_growth.hand_over(cfg, str(tmp_path / name), previous))
+
+    first, again = grow("a", stage_cfg), grow("b", stage_cfg)
+    other = grow("c", stage_cfg.replace(seed=stage_cfg["seed"] + 1))
+    new_blocks = [n for n in first if "_16" in n and progan_growth.carried(n)]
+    assert new_blocks and set(first) == set(again)
+    for name in first:
+        np.testing.assert_array_equal(first[name], again[name], err_msg=name)
+    assert any(not np.array_equal(first[n], other[n]) for n in new_blocks)
+
+
 def _scalar_events(model_dir, tag):
     found = []
     for event in events(model_dir):

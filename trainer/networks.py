@@ -5,8 +5,12 @@ that a call returns float32 and hands its batch-norm updates to the train step.
 The scope is the checkpoint name: weight `up0/kernel` of network `generator` is stored as
 `generator/up0/kernel` (`checkpoint_name`), in graph mode and eager alike.
 """
+import contextlib
 import enum
+import random
+import zlib
 from typing import Dict, List, Optional, Sequence
+
 
 import tensorflow as tf
 
@@ -81,6 +85,22 @@ def reuse_inference_outputs(nets: Dict[str, Network]) -> None:
         net._outputs = {}
 
 
+@contextlib.contextmanager
+def seeded_initializers(seed: int, name: str):
+    """Keras' unseeded initialisers draw their seeds from Python's `random` (not the graph seed
+    the estimator sets from `seed`), so without this a rerun of the same config starts from other
+    weights. Seeds them from (seed, network name): a network's initial weights depend on neither
+    the process nor which other networks are built. Python's global state is restored afterwards
+    (after tf.keras.utils.set_random_seed, Keras draws from its own generator instead, also
+    reproducibly)."""
+    state = random.getstate()
+    random.seed(seed * 1_000_003 + zlib.crc32(name.encode()))
+    try:
+        yield
+    finally:
+        random.setstate(state)
+
+
 def build_networks(model: GanModel, cfg, roles: Sequence[Role] = tuple(Role),
                    record_updates: bool = True) -> Dict[str, Network]:
     """Builds each network of the given roles once (D is then called on real and fake without
@@ -96,6 +116,6 @@ def build_networks(model: GanModel, cfg, roles: Sequence[Role] = tuple(Role),
         for name, constructor in model.networks(cfg).items():
             if role_of(name) not in roles:
                 continue
-            with tf.compat.v1.name_scope(name + "/"):  # trailing slash: this exact scope
+            with tf.compat.v1.name_scope(name + "/"), seeded_initializers(cfg["seed"], name):  # "/": this exact scope
                 nets[name] = Network(name, constructor(), record_updates=record_updates)
     return nets
