@@ -10,6 +10,8 @@ Variants (all on the same generated dataset and real config):
   monitored   MonitoredSession with every hook the estimator would add (checkpoint, summary,
               step counter, NaN, logging, host_call): the estimator's loop without its wrapper
   project     TPUEstimator.train, as run.py measures it
+  project_no_checkpoints   the same with no checkpoint saved during the windows (what the
+              config's save_checkpoints_steps costs; a fast stage saves every few seconds)
   bare        the bare tf.function step (run.py's ceiling on CPU)
   bare_unordered  the bare step without the explicit D-before-G control dependency
   graph_gate_op / graph_gate_none   `graph` with compute_gradients' gate_gradients forced to
@@ -32,7 +34,7 @@ import time
 
 import trainer  # noqa: F401  (before TensorFlow: its CPU kernel choice)
 
-VARIANTS = ("graph", "graph+host", "monitored", "project", "bare", "bare_unordered",
+VARIANTS = ("graph", "graph+host", "monitored", "project", "project_no_checkpoints", "bare", "bare_unordered",
             "graph_gate_op", "graph_gate_none", "graph_guard_each", "graph_guard_none", "graph_grappler2")
 
 
@@ -76,6 +78,8 @@ def main(argv=None) -> int:
             "graph+host": lambda: graph_throughput(cfg, schedule, workdir, host=True, hooks=False),
             "monitored": lambda: graph_throughput(cfg, schedule, workdir, host=True, hooks=True),
             "project": lambda: training.project_throughput(cfg, schedule, workdir),
+            "project_no_checkpoints": lambda: training.project_throughput(
+                cfg.replace(save_checkpoints_steps=10 ** 9), schedule, workdir),
             "bare": lambda: training.bare_throughput(cfg, schedule, jit=False),
             "bare_unordered": lambda: training.bare_throughput(cfg, schedule, jit=False, ordered=False),
             "graph_gate_op": lambda: graph_throughput(cfg, schedule, workdir, False, False, gate="GATE_OP"),
