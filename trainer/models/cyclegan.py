@@ -32,7 +32,7 @@ import tensorflow as tf
 from trainer import image_pool
 from trainer.data.schema import DataMode
 from trainer.fields import Field
-from trainer.models import GanModel, LossOutput, image_to_image, losses, quality_fields
+from trainer.models import GanModel, LossOutput, Translation, image_to_image, losses, quality_fields
 from trainer.models import cyclegan_networks as networks_lib
 from trainer.models.layers import NORMS
 
@@ -159,6 +159,15 @@ def serving_outputs(nets, features, cfg):
             "b2a": image_to_image.png_outputs(nets[G_BA](features["b"], training=False))}
 
 
+def _test_time(generator, images):
+    return generator(images, training=False)  # as predict
+
+
+def output_domains(cfg):
+    """Both directions: a2b (G(a) against real b) and b2a (F(b) against real a)."""
+    return (Translation("a2b", G_AB, "a", "b", _test_time), Translation("b2a", G_BA, "b", "a", _test_time))
+
+
 GRID_COLUMNS = ("a", "a2b", "a2b2a", "b", "b2a", "b2a2b")
 
 MODEL = GanModel(
@@ -166,4 +175,4 @@ MODEL = GanModel(
     networks=networks, make_inputs=make_inputs, discriminator_loss=discriminator_loss,
     generator_loss=generator_loss, predict=predict, eval_metrics=eval_metrics,
     serving_inputs=serving_inputs, serving_outputs=serving_outputs, grid_columns=GRID_COLUMNS,
-    features_from_image=features_from_image)
+    features_from_image=features_from_image, translations=output_domains)

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from trainer.data.schema import DataMode
 from trainer.fields import ConfigError, Field
-from trainer.models import GanModel, LossOutput, image_to_image, losses, quality_fields
+from trainer.models import GanModel, LossOutput, Translation, image_to_image, losses, quality_fields
 from trainer.models import pix2pix_networks as networks_lib
 from trainer.models.layers import per_example_statistics
 
@@ -138,10 +138,18 @@ def serving_outputs(nets, features, cfg):
     return {"serving_default": image_to_image.png_outputs(translate(nets, features["input"], cfg))}
 
 
+def output_domains(cfg):
+    """The one direction the generator translates: a2b (which_direction AtoB: the outputs
+    against the targets, the B images) or b2a (BtoA)."""
+    source, target = ("a", "b") if cfg["which_direction"] == "AtoB" else ("b", "a")
+    return (Translation(f"{source}2{target}", "generator", source, target,
+                        lambda g, x: translate({"generator": g}, x, cfg)),)
+
+
 MODEL = GanModel(
     name="pix2pix", resolutions=RESOLUTIONS, data_mode=DataMode.PAIRED, config_fields=CONFIG_FIELDS,
     networks=networks, make_inputs=make_inputs, discriminator_loss=discriminator_loss,
     generator_loss=generator_loss, predict=predict, eval_metrics=eval_metrics,
     serving_inputs=serving_inputs, serving_outputs=serving_outputs,
     grid_columns=("input", "output", "target"), features_from_image=features_from_image,
-    validate=validate)
+    validate=validate, translations=output_domains)

@@ -7,7 +7,8 @@ from typing import Dict
 
 from trainer.fields import Field, positive_int
 
-FEATURE_NETS = ("efficientnet_lite0", "inception_v3", "vgg16")  # trainer/quality/features.NAMES
+# Built by trainer/quality/features.load (its NAMES); defined here, the lower layer, for the choices.
+FEATURE_NETS = ("efficientnet_lite0", "inception_v3", "vgg16")
 
 
 def metric_fields(metrics_help: str, num_samples: int, num_samples_help: str) -> Dict[str, Field]:

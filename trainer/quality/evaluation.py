@@ -11,53 +11,35 @@ MS-SSIM diversity of generated and of real pairs, and FID / KID on `fid_feature_
 ~40 s on 2 CPU cores at the default 1024 samples (mostly the features: ~70 images/s through
 EfficientNet-Lite0 at 224 px).
 
-Translation models, per output domain (`translations`): the first `quality_num_samples` eval
-images of the source domain through the trained generator (test-time, as predict), against as
-many real images of the output domain: SWD and FID / KID, keyed `<direction>_`: pix2pix a2b_*
-(which_direction AtoB: the outputs against the targets of the same examples) or b2a_* (BtoA),
-cyclegan a2b_* (G(a) vs real b) and b2a_* (F(b) vs real a). They compare the distributions,
-not the pairs (pix2pix's l1/psnr/ssim do that). Per direction at the default 256 samples on 2
-shared CPU cores: the translations (eager float32, measured: pix2pix 256 px ~4 images/s, 128 px
-~20; cyclegan resnet 256 px ~1, 128 px ~6; discogan 64 px ~120) plus ~8 s of features.
+Translation models, per output domain (their GanModel.translations): the first
+`quality_num_samples` eval images of the source domain through the trained generator
+(test-time, as predict), against as many real images of the output domain: SWD and FID / KID,
+keyed `<direction>_`: pix2pix a2b_* (which_direction AtoB: the outputs against the targets of
+the same examples) or b2a_* (BtoA), cyclegan a2b_* (G(a) vs real b) and b2a_* (F(b) vs real a).
+They compare the distributions, not the pairs (pix2pix's l1/psnr/ssim do that). Per direction
+at the default 256 samples on 2 shared CPU cores: the translations (eager float32, measured:
+pix2pix 256 px ~4 images/s, 128 px ~20; cyclegan resnet 256 px ~1, 128 px ~6; discogan 64 px
+~120) plus ~8 s of features.
 """
-import dataclasses
 import os
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 
 from trainer import models, progress, trained_generator
 from trainer.data.schema import DataMode
-from trainer.models import cyclegan, pix2pix
 from trainer.quality import features, frechet, generator, msssim, swd
 
 SUMMARY_DIR = "eval_quality"
 TRANSLATE_BATCH = 16  # images per generator call (outputs do not depend on it)
 
 
-@dataclasses.dataclass(frozen=True)
-class Translation:
-    """One output domain of a translation model: generator `network` turns the records' `source`
-    images ('a' or 'b') into `target` images; its metrics are keyed `<name>_<metric>`."""
-    name: str
-    network: str
-    source: str
-    target: str
-    translate: Callable  # (Keras generator, images [n, R, R, 3]) -> images, test-time
-
-
-def translations(cfg) -> List[Translation]:
-    """The output domains of the config's translation model; [] for the other models."""
-    if cfg["model"] == "pix2pix":
-        source, target = ("a", "b") if cfg["which_direction"] == "AtoB" else ("b", "a")
-        return [Translation(f"{source}2{target}", "generator", source, target,
-                            lambda g, x: pix2pix.translate({"generator": g}, x, cfg))]
-    if cfg["model"] == "cyclegan":
-        test_time = lambda g, x: g(x, training=False)  # noqa: E731 (as cyclegan.predict)
-        return [Translation("a2b", cyclegan.G_AB, "a", "b", test_time),
-                Translation("b2a", cyclegan.G_BA, "b", "a", test_time)]
-    return []
+def translations(cfg) -> Tuple[models.Translation, ...]:
+    """The output domains of the config's translation model (its GanModel.translations); () for
+    the other models."""
+    output_domains = models.get(cfg["model"]).translations
+    return tuple(output_domains(cfg)) if output_domains else ()
 
 
 def supported(cfg) -> bool:
@@ -116,7 +98,7 @@ def domain_images(cfg, data_dir: str, domain: str, count: int) -> np.ndarray:
     return _stacked([b[domain] for b in batches], cfg)
 
 
-def translate(translation: Translation, keras_generator: tf.keras.Model, images: np.ndarray, seed: int
+def translate(translation: models.Translation, keras_generator: tf.keras.Model, images: np.ndarray, seed: int
               ) -> np.ndarray:
     """images [n, R, R, 3] in [-1, 1] -> their translations, batch by batch. The global seed is
     set first, so pix2pix's test-time dropout draws the same masks in every run."""

@@ -30,10 +30,11 @@ import numpy as np
 import tensorflow as tf
 
 from trainer.fields import ConfigError
+from trainer.models import quality_fields
 from trainer.quality import torch_weights
 
 L = tf.keras.layers
-NAMES = ("efficientnet_lite0", "inception_v3", "vgg16")
+NAMES = quality_fields.FEATURE_NETS  # the fid_feature_net choices, each built by load()
 EARLY_GRID = 8  # early feature maps are averaged to EARLY_GRID x EARLY_GRID cells
 
 # (repeats, kernel, stride, expand ratio, in, out) per stage: efficientnet_lite_builder.py, lite0.
