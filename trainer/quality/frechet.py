@@ -38,9 +38,11 @@ def polynomial_mmd2(a: np.ndarray, b: np.ndarray) -> float:
     k(x, y) = (x.y / d + 1)^3, for equal-sized sets: pairs i != j only, so two identical sets in
     the same order give exactly 0."""
     d, m = a.shape[1], len(a)
-    k_aa = (a @ a.T / d + 1) ** 3
-    k_bb = (b @ b.T / d + 1) ** 3
-    k_ab = (a @ b.T / d + 1) ** 3
+    # Each Gram matrix through the same general matmul (the right operand a fresh copy): for
+    # x @ x.T numpy takes a symmetric kernel that rounds otherwise than x @ y.T, and KID of a set
+    # with itself came out as 1e-16, not 0.
+    kernel = lambda x, y: (x @ np.ascontiguousarray(y.T) / d + 1) ** 3  # noqa: E731
+    k_aa, k_bb, k_ab = kernel(a, a), kernel(b, b), kernel(a, b)
     off = lambda k: (k.sum() - np.trace(k)) / (m * (m - 1))  # noqa: E731
     return float(off(k_aa) + off(k_bb) - 2.0 * off(k_ab))
 
