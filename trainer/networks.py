@@ -87,18 +87,20 @@ def reuse_inference_outputs(nets: Dict[str, Network]) -> None:
 
 @contextlib.contextmanager
 def seeded_initializers(seed: int, name: str):
-    """Keras' unseeded initialisers draw their seeds from Python's `random` (not the graph seed
-    the estimator sets from `seed`), so without this a rerun of the same config starts from other
-    weights. Seeds them from (seed, network name): a network's initial weights depend on neither
-    the process nor which other networks are built. Python's global state is restored afterwards
-    (after tf.keras.utils.set_random_seed, Keras draws from its own generator instead, also
-    reproducibly)."""
-    state = random.getstate()
-    random.seed(seed * 1_000_003 + zlib.crc32(name.encode()))
+    """Keras' unseeded initialisers draw their seeds from Python's global `random` (or, after
+    tf.keras.utils.set_random_seed, from Keras' own seed generator), never from the graph seed
+    the estimator sets from `seed`, so without this a rerun of the same config starts from other
+    weights. For the block, Keras' seed generator is one seeded from (seed, network name): a
+    network's initial weights depend on neither the process, nor what ran before, nor which
+    other networks are built. The previous generator is put back afterwards."""
+    from keras.src import backend as keras_backend  # keras 2.15 (constraints.txt): where Keras draws seeds
+    holder = keras_backend._SEED_GENERATOR
+    previous = getattr(holder, "generator", None)
+    holder.generator = random.Random(seed * 1_000_003 + zlib.crc32(name.encode()))
     try:
         yield
     finally:
-        random.setstate(state)
+        holder.generator = previous
 
 
 def build_networks(model: GanModel, cfg, roles: Sequence[Role] = tuple(Role),
