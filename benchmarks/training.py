@@ -29,7 +29,7 @@ from benchmarks import flops as flops_lib
 from benchmarks.timing import Schedule, WindowPlan
 from trainer import models, run as trainer_run, tpu
 from trainer.gan_model_fn import make_input_fn
-from trainer.networks import DISCRIMINATOR, GENERATOR, Network
+from trainer.networks import DISCRIMINATOR, GENERATOR, build_networks
 
 
 class _StepClock(tf.compat.v1.train.SessionRunHook):
@@ -126,9 +126,7 @@ def bare_step_for(cfg, jit: bool, ordered: bool = True, global_step=None):
     """cfg's networks (built eagerly), its bare step and the train input_fn's dataset ->
     (step, nets, dataset); inside `fresh_global_step` for a model whose losses read the step."""
     model = models.get(cfg["model"])
-    with tpu.network_precision(cfg):
-        nets = {name: Network(name, constructor(), record_updates=False)
-                for name, constructor in model.networks(cfg).items()}
+    nets = build_networks(model, cfg, record_updates=False)  # as the project builds them, seeded
     dataset = make_input_fn(cfg, "train")({"batch_size": cfg["train_batch_size"]})
     return build_bare_step(model, cfg, nets, jit, ordered, global_step), nets, dataset
 
